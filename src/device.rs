@@ -1,0 +1,59 @@
+//! Where tensors live: the user's `--device auto|cpu|cuda` choice resolved against
+//! what libtorch can see, and the libtorch thread count.
+
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    /// CUDA when libtorch sees a GPU, else the CPU.
+    #[default]
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DeviceError {
+    #[error("unknown device '{0}': use auto, cpu or cuda")]
+    Unknown(String),
+    #[error("--device cuda was asked for, but libtorch sees no CUDA device")]
+    CudaUnavailable,
+}
+
+impl FromStr for DeviceChoice {
+    type Err = DeviceError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "cuda" | "gpu" => Ok(Self::Cuda),
+            _ => Err(DeviceError::Unknown(s.to_string())),
+        }
+    }
+}
+
+impl DeviceChoice {
+    pub fn resolve(self) -> Result<tch::Device, DeviceError> {
+        match self {
+            Self::Cpu => Ok(tch::Device::Cpu),
+            Self::Auto => Ok(tch::Device::cuda_if_available()),
+            Self::Cuda if tch::Cuda::is_available() => Ok(tch::Device::Cuda(0)),
+            Self::Cuda => Err(DeviceError::CudaUnavailable),
+        }
+    }
+}
+
+/// A short description of a resolved device for logs and provenance.
+pub fn describe(device: tch::Device) -> String {
+    match device {
+        tch::Device::Cpu => format!("cpu ({} libtorch threads)", tch::get_num_threads()),
+        tch::Device::Cuda(i) => format!("cuda:{i}"),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The folder of the libtorch shared libraries this build links against.
+pub fn libtorch_lib_dir() -> &'static str {
+    env!("ATOMVAE_LIBTORCH_LIB")
+}
