@@ -2,7 +2,8 @@
 # One-time (and cached) set-up of everything atomvae needs to build and test:
 #   * Debian packages (HDF5 headers, pkg-config, clang runtime for sanitizers),
 #   * a Python virtual environment with torch==2.13.0 from PyPI (the libtorch
-#     that tch 0.26 links against) plus the Python test tools,
+#     that tch 0.26 links against) plus the Python test tools (pytest, h5py, ruff,
+#     scikit-image for reference values).
 # The venv lives in a cache folder OUTSIDE the clone so that a second run, a
 # second clone or the next CI run reuses it (a second run takes seconds).
 #
@@ -26,8 +27,8 @@ if ((${#need_debs[@]})); then
   log "installing Debian packages: ${need_debs[*]}"
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_debs[@]}" >&2
+  $SUDO apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_debs[@]}" >/dev/null
 fi
 
 if [ ! -f "$STAMP" ]; then
@@ -42,6 +43,7 @@ else
 fi
 
 if [ "${1:-}" = "--print-env" ]; then
+  echo "export ATOMVAE_CACHE='$CACHE_DIR'"
   echo "export ATOMVAE_VENV='$VENV'"
   echo "export PATH='$VENV/bin':\"\$PATH\""
   echo "export LIBTORCH_USE_PYTORCH=1"

@@ -12,7 +12,11 @@ use atomvae::sim::{MovieParams, SimParams, Simulator, CLASS_NAMES};
 use atomvae::store::{MovieMeta, MovieWriter};
 
 #[derive(Parser)]
-#[command(name = "atomvae", version, about = "Order parameters from atom-resolved STEM movies (rVAE workflow of Kalinin et al., Sci. Adv. 2021)")]
+#[command(
+    name = "atomvae",
+    version,
+    about = "Order parameters from atom-resolved STEM movies (rVAE workflow of Kalinin et al., Sci. Adv. 2021)"
+)]
 struct Cli {
     /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -27,7 +31,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Simulate a HAADF-STEM movie of Si-doped graphene with ground truth.
-    Simulate(SimulateArgs),
+    Simulate(Box<SimulateArgs>),
     /// The main job on built-in data: simulate a movie and write it (grows with the pipeline).
     Demo {
         /// Folder for the results (created if missing).
@@ -51,7 +55,7 @@ struct SimulateArgs {
     #[arg(long, default_value_t = MovieParams::default().frames)]
     frames: usize,
     /// Frame size in pixels: height width.
-    #[arg(long, num_args = 2, value_names = ["H", "W"], default_values_t = [SimParams::default().height as i64, SimParams::default().width as i64], allow_negative_numbers = true)]
+    #[arg(long, num_args = 2, action = clap::ArgAction::Set, value_names = ["H", "W"], default_values_t = [SimParams::default().height as i64, SimParams::default().width as i64], allow_negative_numbers = true)]
     size: Vec<i64>,
     /// Random seed; the same seed and parameters give bit-identical frames.
     #[arg(long, default_value_t = 0)]
@@ -74,11 +78,12 @@ struct SimulateArgs {
     /// Fraction of atoms removed as vacancies (0–0.5).
     #[arg(long, default_value_t = SimParams::default().vacancy_fraction)]
     vacancy_fraction: f64,
-    /// Number of holes in the first frame.
+    /// Number of holes in the first frame (each 4–9 Å across by default: use 0 on
+    /// frames smaller than ~200 px, which one hole would empty).
     #[arg(long, default_value_t = SimParams::default().holes)]
     holes: usize,
     /// Range of hole radii (Å): min max.
-    #[arg(long, num_args = 2, value_names = ["MIN", "MAX"], default_values_t = SimParams::default().hole_radius)]
+    #[arg(long, num_args = 2, action = clap::ArgAction::Set, value_names = ["MIN", "MAX"], default_values_t = SimParams::default().hole_radius)]
     hole_radius: Vec<f64>,
     /// Number of grains (more than one: rotated grains with grain boundaries).
     #[arg(long, default_value_t = SimParams::default().grains)]

@@ -87,11 +87,11 @@ fn splat(img: &mut Array2<f32>, y: f64, x: f64, weight: f64, sigma: f64, row_shi
     if uniform {
         profile(0.0, &mut gx);
     }
-    for r in r0..=r1 {
+    for (r, &shift) in row_shift.iter().enumerate().take(r1 + 1).skip(r0) {
         let dy = r as f64 - y;
         let gy = (weight * (dy * dy * inv).exp()) as f32;
         if !uniform {
-            profile(row_shift[r], &mut gx);
+            profile(shift, &mut gx);
         }
         let mut row = img.row_mut(r);
         for (px, g) in row.slice_mut(ndarray::s![c0..=c1]).iter_mut().zip(&gx) {

@@ -92,9 +92,8 @@ impl Sample {
         for _ in 0..params.stone_wales {
             sample.add_stone_wales(rng);
         }
-        let inside_fov = |rng: &mut ChaCha8Rng| -> Point {
-            [rng.gen_range(-0.4..0.4) * fov_h, rng.gen_range(-0.4..0.4) * fov_w]
-        };
+        let inside_fov =
+            |rng: &mut ChaCha8Rng| -> Point { [rng.gen_range(-0.4..0.4) * fov_h, rng.gen_range(-0.4..0.4) * fov_w] };
         for _ in 0..params.holes {
             let centre = inside_fov(rng);
             let radius = rng.gen_range(params.hole_radius[0]..=params.hole_radius[1]);
@@ -129,20 +128,21 @@ impl Sample {
             vec![[0.0, 0.0]]
         } else {
             let [fov_h, fov_w] = params.field_of_view();
-            (0..grains)
-                .map(|_| [rng.gen_range(-0.5..0.5) * fov_h, rng.gen_range(-0.5..0.5) * fov_w])
-                .collect()
+            (0..grains).map(|_| [rng.gen_range(-0.5..0.5) * fov_h, rng.gen_range(-0.5..0.5) * fov_w]).collect()
         };
         let mut points = Vec::new();
         let mut grain_of = Vec::new();
         for g in 0..grains {
             // Misorientations of real grain boundaries are rarely tiny; keep ≥ 8°.
-            let rotation = if g == 0 { base_rotation } else { base_rotation + rng.gen_range(0.14..(std::f64::consts::FRAC_PI_3 - 0.14)) };
+            let rotation = if g == 0 {
+                base_rotation
+            } else {
+                base_rotation + rng.gen_range(0.14..(std::f64::consts::FRAC_PI_3 - 0.14))
+            };
             let offset = [rng.gen_range(0.0..LATTICE_CONSTANT), rng.gen_range(0.0..LATTICE_CONSTANT)];
             for p in honeycomb(rotation, offset, self.extent) {
-                let nearest = (0..grains)
-                    .min_by(|&a, &b| distance(p, seeds[a]).total_cmp(&distance(p, seeds[b])))
-                    .unwrap_or(0);
+                let nearest =
+                    (0..grains).min_by(|&a, &b| distance(p, seeds[a]).total_cmp(&distance(p, seeds[b]))).unwrap_or(0);
                 if nearest == g {
                     points.push(p);
                     grain_of.push(g);
@@ -210,8 +210,7 @@ impl Sample {
     fn carve(&mut self) {
         let holes = &self.holes;
         let dirt = &self.contamination;
-        self.atoms
-            .retain(|a| !holes.iter().any(|h| h.contains(a.pos)) && !dirt.iter().any(|b| b.contains(a.pos)));
+        self.atoms.retain(|a| !holes.iter().any(|h| h.contains(a.pos)) && !dirt.iter().any(|b| b.contains(a.pos)));
         for _ in 0..3 {
             let bonds = self.bonds();
             let before = self.atoms.len();

@@ -54,7 +54,8 @@ impl AtomicFile {
 
     /// Makes the new file durable and moves it into place.
     pub fn commit(mut self) -> Result<(), StoreError> {
-        let file = std::fs::OpenOptions::new().read(true).open(&self.temp).map_err(|e| StoreError::io(&self.target, e))?;
+        let file =
+            std::fs::OpenOptions::new().read(true).open(&self.temp).map_err(|e| StoreError::io(&self.target, e))?;
         file.sync_all().map_err(|e| StoreError::io(&self.target, e))?;
         std::fs::rename(&self.temp, &self.target).map_err(|e| StoreError::io(&self.target, e))?;
         if let Some(dir) = self.target.parent().filter(|d| !d.as_os_str().is_empty()) {

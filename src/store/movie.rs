@@ -71,7 +71,8 @@ pub struct MovieWriter {
 }
 
 fn npy_header(shape: [usize; 3]) -> Vec<u8> {
-    let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}, {}), }}", shape[0], shape[1], shape[2]);
+    let dict =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}, {}), }}", shape[0], shape[1], shape[2]);
     // Magic (6) + version (2) + header length (2) + dict, padded to a multiple of 64.
     let unpadded = 10 + dict.len() + 1;
     let pad = (64 - unpadded % 64) % 64;
@@ -101,7 +102,10 @@ impl MovieWriter {
         let temp = atomic.temp_path().to_path_buf();
         let sidecars = match format {
             MovieFormat::Hdf5 => Vec::new(),
-            _ => vec![AtomicFile::new(&sidecar_path(path, ".atoms.csv"))?, AtomicFile::new(&sidecar_path(path, ".meta.json"))?],
+            _ => vec![
+                AtomicFile::new(&sidecar_path(path, ".atoms.csv"))?,
+                AtomicFile::new(&sidecar_path(path, ".meta.json"))?,
+            ],
         };
         let io = |e| StoreError::io(path, e);
         let h5 = |e| StoreError::hdf5(path, e);
@@ -133,7 +137,10 @@ impl MovieWriter {
             }
             MovieFormat::Tiff => {
                 let out = File::create(&temp).map_err(io)?;
-                Sink::Tiff(tiff::encoder::TiffEncoder::new(out).map_err(|e| StoreError::Tiff { path: path.into(), source: e })?)
+                Sink::Tiff(
+                    tiff::encoder::TiffEncoder::new(out)
+                        .map_err(|e| StoreError::Tiff { path: path.into(), source: e })?,
+                )
             }
         };
         Ok(Self { sink, atomic, sidecars, shape, written: 0, meta, truth: Vec::new() })
@@ -156,14 +163,21 @@ impl MovieWriter {
             return Err(StoreError::Invalid { path, reason: format!("more than the announced {n} frames") });
         }
         if image.dim() != (h, w) {
-            return Err(StoreError::Invalid { path, reason: format!("frame of {:?} px in a {h}×{w} stack", image.dim()) });
+            return Err(StoreError::Invalid {
+                path,
+                reason: format!("frame of {:?} px in a {h}×{w} stack", image.dim()),
+            });
         }
         let k = self.written;
         match &mut self.sink {
             Sink::Hdf5 { frames, labels: label_ds, .. } => {
-                frames.write_slice(&image.as_standard_layout(), s![k, .., ..]).map_err(|e| StoreError::hdf5(&path, e))?;
+                frames
+                    .write_slice(&image.as_standard_layout(), s![k, .., ..])
+                    .map_err(|e| StoreError::hdf5(&path, e))?;
                 if let Some(l) = labels {
-                    label_ds.write_slice(&l.as_standard_layout(), s![k, .., ..]).map_err(|e| StoreError::hdf5(&path, e))?;
+                    label_ds
+                        .write_slice(&l.as_standard_layout(), s![k, .., ..])
+                        .map_err(|e| StoreError::hdf5(&path, e))?;
                 }
             }
             Sink::Npy(out) => {
@@ -175,10 +189,13 @@ impl MovieWriter {
             }
             Sink::Tiff(enc) => {
                 let tiff_err = |e| StoreError::Tiff { path: path.clone(), source: e };
-                let mut page = enc.new_image::<tiff::encoder::colortype::Gray32Float>(w as u32, h as u32).map_err(tiff_err)?;
+                let mut page =
+                    enc.new_image::<tiff::encoder::colortype::Gray32Float>(w as u32, h as u32).map_err(tiff_err)?;
                 if k == 0 {
                     let description = serde_json::to_string(&self.meta).unwrap_or_default();
-                    page.encoder().write_tag(tiff::tags::Tag::ImageDescription, description.as_str()).map_err(tiff_err)?;
+                    page.encoder()
+                        .write_tag(tiff::tags::Tag::ImageDescription, description.as_str())
+                        .map_err(tiff_err)?;
                 }
                 let data: Vec<f32> = image.iter().copied().collect();
                 page.write_data(&data).map_err(tiff_err)?;

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Every test of atomvae on a fresh machine: set-up (cached), formatting and lint
+# checks, the Rust unit and integration tests (release build, shared with the demo),
+# and the Python tests. .ci/run calls exactly this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+step() { printf '\n=== %s ===\n' "$*"; }
+
+step "rustfmt"
+cargo fmt --all --check
+step "clippy"
+cargo clippy --release --locked --all-targets -- -D warnings
+step "cargo test"
+cargo test --release --locked
+step "ruff"
+ruff check tests/python
+step "pytest"
+ATOMVAE_BIN="$CARGO_TARGET_DIR/release/atomvae" python -m pytest -q tests/python
