@@ -15,5 +15,6 @@ step "cargo test"
 cargo test --release --locked
 step "ruff"
 ruff check tests/python
+ruff format --check tests/python
 step "pytest"
 ATOMVAE_BIN="$CARGO_TARGET_DIR/release/atomvae" python -m pytest -q tests/python

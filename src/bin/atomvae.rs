@@ -72,6 +72,15 @@ struct SimulateArgs {
     /// Gaussian read noise (σ, in units of the C peak).
     #[arg(long, default_value_t = SimParams::default().read_noise)]
     read_noise: f64,
+    /// Constant detector background (in units of the C peak).
+    #[arg(long, default_value_t = SimParams::default().background)]
+    background: f64,
+    /// Exponent γ of the Z-contrast law, intensity ∝ Z^γ.
+    #[arg(long, default_value_t = SimParams::default().z_exponent)]
+    z_exponent: f64,
+    /// Radius of the class disks of the label masks (Å).
+    #[arg(long, default_value_t = SimParams::default().label_radius)]
+    label_radius: f64,
     /// Fraction of atoms substituted by Si (0–0.5).
     #[arg(long, default_value_t = SimParams::default().si_fraction)]
     si_fraction: f64,
@@ -152,7 +161,9 @@ impl SimulateArgs {
             rotation: self.rotation,
             line_jitter: self.line_jitter,
             drift: self.drift,
-            ..SimParams::default()
+            background: self.background,
+            z_exponent: self.z_exponent,
+            label_radius: self.label_radius,
         };
         let movie = MovieParams {
             frames: self.frames,

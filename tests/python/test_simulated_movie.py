@@ -47,7 +47,9 @@ def test_h5py_reads_frames_truth_and_provenance(movie):
 
 def test_npy_output_loads_with_numpy(tmp_path):
     out = tmp_path / "movie.npy"
-    subprocess.run([BIN, "-q", "simulate", "--frames", "2", "--size", "128", "128", "--holes", "0", "--out", str(out)], check=True)
+    subprocess.run(
+        [BIN, "-q", "simulate", "--frames", "2", "--size", "128", "128", "--holes", "0", "--out", str(out)], check=True
+    )
     arr = np.load(out)
     assert arr.shape == (2, 128, 128) and arr.dtype == np.float32
     meta = json.loads((tmp_path / "movie.meta.json").read_text())
