@@ -14,7 +14,7 @@ cargo clippy --release --locked --all-targets -- -D warnings
 step "cargo test"
 cargo test --release --locked
 step "ruff"
-ruff check tests/python
-ruff format --check tests/python
+ruff check tests/python bench
+ruff format --check tests/python bench
 step "pytest"
 ATOMVAE_BIN="$CARGO_TARGET_DIR/release/atomvae" python -m pytest -q tests/python

@@ -7,8 +7,12 @@
 //! VAE → latent maps and dynamics. One module per step; see README.md.
 
 pub mod device;
+pub mod progress;
 pub mod sim;
 pub mod store;
 
 /// Version of this library (from Cargo.toml).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The git commit this library was built from ("unknown" outside a git checkout).
+pub const GIT_COMMIT: &str = env!("ATOMVAE_GIT_COMMIT");

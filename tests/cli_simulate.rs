@@ -1,17 +1,11 @@
 //! The `atomvae simulate` command as a user runs it: outputs, determinism, errors,
 //! and that an interrupted or killed run never damages the file it replaces.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
-use std::time::Duration;
 
-fn atomvae(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_atomvae")).args(args).output().expect("run atomvae")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{atomvae, interrupt, stderr};
 
 fn read_npy_f32(path: &Path) -> (Vec<usize>, Vec<f32>) {
     let bytes = std::fs::read(path).unwrap();
@@ -155,31 +149,9 @@ fn interrupt_run(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("movie.npy");
     std::fs::write(&target, b"previous result").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_atomvae"))
-        .args(["-q", "simulate", "--frames", "400", "--size", "512", "512", "--out", target.to_str().unwrap()])
-        .spawn()
-        .unwrap();
-    // Wait until the writer has started streaming frames into its temporary file.
-    let started = std::time::Instant::now();
-    loop {
-        let temp_size: u64 = std::fs::read_dir(dir.path())
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
-            .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
-            .sum();
-        if temp_size > 3 * 512 * 512 * 4 {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "writer never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
-    let status = child.wait().unwrap();
-    assert!(!status.success());
+    let args = ["-q", "simulate", "--frames", "400", "--size", "512", "512", "--out", target.to_str().unwrap()];
+    let names = interrupt(&args, dir.path(), 3 * 512 * 512 * 4, signal);
     assert_eq!(std::fs::read(&target).unwrap(), b"previous result", "the old file must survive");
-    let names: Vec<String> =
-        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     let visible: Vec<&String> = names.iter().filter(|n| !n.starts_with('.')).collect();
     assert_eq!(visible, vec!["movie.npy"], "no partial file under a real name");
     if signal == "-INT" {

@@ -7,15 +7,12 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use hdf5::types::VarLenUnicode;
 use ndarray::{s, ArrayView2};
 use serde::Serialize;
 
-use super::{AtomicFile, StoreError};
+use super::analysis::{now_utc, write_step, StepRecord, ANALYSIS_FORMAT, ANALYSIS_SCHEMA_VERSION};
+use super::{write_str_attr, AtomicFile, StoreError};
 use crate::sim::TruthAtom;
-
-/// Version of the HDF5 layout, stored as the root attribute `schema_version`.
-pub const SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MovieFormat {
@@ -50,6 +47,8 @@ pub struct MovieMeta {
     pub parameters: serde_json::Value,
     pub seed: u64,
     pub software: String,
+    /// When the work began (RFC 3339, UTC).
+    pub started: String,
 }
 
 enum Sink {
@@ -87,11 +86,6 @@ fn npy_header(shape: [usize; 3]) -> Vec<u8> {
 fn sidecar_path(path: &Path, suffix: &str) -> PathBuf {
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     path.with_file_name(format!("{stem}{suffix}"))
-}
-
-pub(crate) fn write_str_attr(loc: &hdf5::Location, name: &str, value: &str) -> hdf5::Result<()> {
-    let v: VarLenUnicode = value.parse().map_err(|e| hdf5::Error::from(format!("{e}")))?;
-    loc.new_attr::<VarLenUnicode>().create(name)?.write_scalar(&v)
 }
 
 impl MovieWriter {
@@ -241,8 +235,11 @@ impl MovieWriter {
     }
 }
 
+/// An HDF5 movie is a valid analysis file (frames, pixel size, classes, provenance)
+/// with the ground truth in `/truth`, so every pipeline step runs on it directly.
 fn write_hdf5_extras(file: &hdf5::File, meta: &MovieMeta, truth: &[TruthAtom]) -> hdf5::Result<()> {
-    file.new_attr::<u32>().create("schema_version")?.write_scalar(&SCHEMA_VERSION)?;
+    file.new_attr::<u32>().create("schema_version")?.write_scalar(&ANALYSIS_SCHEMA_VERSION)?;
+    write_str_attr(file, "format", ANALYSIS_FORMAT)?;
     file.new_attr::<f64>().create("pixel_size_angstrom")?.write_scalar(&meta.pixel_size)?;
     write_str_attr(file, "class_names", &serde_json::to_string(&meta.class_names).expect("names"))?;
     let frames = file.dataset("frames")?;
@@ -261,7 +258,17 @@ fn write_hdf5_extras(file: &hdf5::File, meta: &MovieMeta, truth: &[TruthAtom]) -
     column!("z", u8, z);
     let prov = file.create_group("provenance")?;
     write_str_attr(&prov, "software", &meta.software)?;
+    write_str_attr(&prov, "git_commit", crate::GIT_COMMIT)?;
+    write_str_attr(&prov, "created", &now_utc())?;
     write_str_attr(&prov, "parameters", &meta.parameters.to_string())?;
     prov.new_attr::<u64>().create("seed")?.write_scalar(&meta.seed)?;
-    Ok(())
+    let record = StepRecord {
+        step: "simulate".into(),
+        parameters: meta.parameters.clone(),
+        started: meta.started.clone(),
+        finished: now_utc(),
+        device: "cpu".into(),
+        seed: meta.seed,
+    };
+    write_step(&prov, &record)
 }
