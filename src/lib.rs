@@ -7,9 +7,13 @@
 //! VAE → latent maps and dynamics. One module per step; see README.md.
 
 pub mod device;
+pub mod pipeline;
 pub mod progress;
+pub mod rvae;
+pub mod segment;
 pub mod sim;
 pub mod store;
+pub mod subimages;
 
 /// Version of this library (from Cargo.toml).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

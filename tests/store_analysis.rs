@@ -243,7 +243,7 @@ fn steps_that_do_not_exist_yet_say_so() {
     let dir = tempfile::tempdir().unwrap();
     let path = analysis_file(dir.path());
     let before = std::fs::read(&path).unwrap();
-    for step in ["segment", "atoms", "subimages", "train-rvae", "encode", "report"] {
+    for step in ["subimages", "train-rvae", "encode", "report"] {
         let o = atomvae(&[step, path.to_str().unwrap(), "--device", "cpu"]);
         assert_eq!(o.status.code(), Some(1));
         assert!(stderr(&o).contains("is not available in this build yet"), "{step}: {}", stderr(&o));

@@ -8,8 +8,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use atomvae::device::DeviceChoice;
 use atomvae::progress::{CancelFlag, Progress};
+use atomvae::rvae::{EncoderKind, RvaeConfig, RvaeTrainConfig};
+use atomvae::segment::{train_segmenter, AtomFinderConfig, Segmenter, SegmenterConfig, SegmenterTrainConfig};
 use atomvae::sim::{MovieParams, SimParams, Simulator, CLASS_NAMES};
 use atomvae::store::{now_utc, AnalysisFile, FrameStack, MovieMeta, MovieWriter, StepRecord};
+use atomvae::subimages::{AtomSelection, Centring, EdgePolicy, WindowConfig, WindowNorm, WindowSource};
 
 #[derive(Parser)]
 #[command(
@@ -45,18 +48,23 @@ enum Command {
     Import(ImportArgs),
     /// The whole pipeline on a movie: import, segment, atoms, subimages, train-rvae, encode, report.
     Analyze(ImportArgs),
-    /// U-Net segmentation of every frame into class probabilities.
-    Segment(StepArgs),
-    /// Atom finding in the class probabilities.
-    Atoms(StepArgs),
-    /// Windows around every atom.
-    Subimages(StepArgs),
-    /// Train the rotationally invariant VAE on the windows.
-    TrainRvae(StepArgs),
-    /// Encode every window with the trained rVAE.
+    /// U-Net segmentation of every frame into class probabilities (/probabilities).
+    Segment(SegmentArgs),
+    /// Atom finding in the class probabilities (/atoms).
+    Atoms(AtomsArgs),
+    /// Windows around every atom (/subimages).
+    Subimages(SubimagesArgs),
+    /// Train the rotationally invariant VAE on the windows (/models/rvae).
+    TrainRvae(Box<TrainRvaeArgs>),
+    /// Encode every window with the trained rVAE (/latents).
     Encode(StepArgs),
     /// Figures from an analysis file.
     Report(StepArgs),
+    /// Train a segmentation U-Net on simulated frames (how the embedded model is made).
+    TrainSegmenter(Box<TrainSegmenterArgs>),
+    /// Score a segmentation model against simulated ground truth (precision, recall,
+    /// position error, Si scores), on frames from seeds never used in training.
+    EvaluateSegmenter(EvaluateArgs),
     /// Summarise what an analysis file holds.
     Inspect {
         /// The analysis file.
@@ -79,6 +87,192 @@ struct ImportArgs {
     /// Dataset of the frames inside an .h5 input (default: /frames).
     #[arg(long)]
     dataset: Option<String>,
+    /// `analyze` only: rVAE training epochs.
+    #[arg(long, default_value_t = RvaeTrainConfig::default().epochs)]
+    rvae_epochs: usize,
+    /// `analyze` only: window edge (Å).
+    #[arg(long, default_value_t = WindowConfig::default().size_angstrom)]
+    window_angstrom: f64,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args)]
+struct TrainSegmenterArgs {
+    /// Model file to write (.h5); rewritten atomically after every epoch (checkpoint).
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write the compact form (what the library embeds) to this path.
+    #[arg(long)]
+    embed: Option<PathBuf>,
+    /// Epochs (each ends with a held-out evaluation and a checkpoint).
+    #[arg(long, default_value_t = SegmenterTrainConfig::default().epochs)]
+    epochs: usize,
+    /// Batches per epoch.
+    #[arg(long, default_value_t = SegmenterTrainConfig::default().batches_per_epoch)]
+    batches_per_epoch: usize,
+    /// Patches per batch.
+    #[arg(long, default_value_t = SegmenterTrainConfig::default().batch)]
+    batch: usize,
+    /// Patch edge on the model's grid (px).
+    #[arg(long, default_value_t = SegmenterTrainConfig::default().patch)]
+    patch: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = SegmenterTrainConfig::default().learning_rate)]
+    learning_rate: f64,
+    /// Cross-entropy weight of the Si class.
+    #[arg(long, default_value_t = SegmenterTrainConfig::default().si_weight)]
+    si_weight: f64,
+    /// Channels of the first U-Net level (doubling per level).
+    #[arg(long, default_value_t = SegmenterConfig::default().base_channels)]
+    base_channels: i64,
+    /// Number of U-Net poolings.
+    #[arg(long, default_value_t = SegmenterConfig::default().depth)]
+    depth: usize,
+    /// Pixel size the model works at (Å/px).
+    #[arg(long, default_value_t = SegmenterConfig::default().pixel_size)]
+    model_pixel_size: f64,
+    /// libtorch threads (0 = libtorch's default).
+    #[arg(long, default_value_t = 0)]
+    threads: i32,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args)]
+struct EvaluateArgs {
+    /// Model file (.h5 or compact bytes); default: the embedded model.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Number of simulated frames.
+    #[arg(long, default_value_t = 2)]
+    frames: usize,
+    /// Frame size in pixels: height width.
+    #[arg(long, num_args = 2, action = clap::ArgAction::Set, value_names = ["H", "W"], default_values_t = [1024, 1024])]
+    size: Vec<usize>,
+    /// Dose (counts per C peak).
+    #[arg(long, default_value_t = SimParams::default().dose)]
+    dose: f64,
+    /// Pixel size of the simulated frames (Å/px).
+    #[arg(long, default_value_t = SimParams::default().pixel_size)]
+    pixel_size: f64,
+    /// Matching radius (Å) between found and true atoms.
+    #[arg(long, default_value_t = 0.3)]
+    match_radius: f64,
+    /// Border (px) excluded from scoring.
+    #[arg(long, default_value_t = 8.0)]
+    border: f64,
+    /// First simulation seed (training never uses seeds ≥ 1,000,000 of this stream).
+    #[arg(long, default_value_t = 1_000_000)]
+    first_seed: u64,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args, Clone)]
+struct SegmentArgs {
+    /// The analysis file (updated in place, atomically).
+    file: PathBuf,
+    /// Segmentation model (.h5 model file or compact bytes); default: the embedded model.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args, Clone)]
+struct AtomsArgs {
+    /// The analysis file (updated in place, atomically).
+    file: PathBuf,
+    /// A pixel is part of an atom when 1 − p(background) exceeds this.
+    #[arg(long, default_value_t = AtomFinderConfig::default().threshold)]
+    threshold: f32,
+    /// Atoms closer than this to the frame edge are dropped (px).
+    #[arg(long, default_value_t = AtomFinderConfig::default().border)]
+    border: f64,
+    /// Blobs closer than this are merged into one atom (Å).
+    #[arg(long, default_value_t = AtomFinderConfig::default().merge_distance)]
+    merge_distance: f64,
+    /// Blobs smaller than this are ignored (Å²).
+    #[arg(long, default_value_t = AtomFinderConfig::default().min_area)]
+    min_area: f64,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+fn parse_choice<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_ascii_lowercase())).map_err(|e| e.to_string())
+}
+
+#[derive(Args, Clone)]
+struct SubimagesArgs {
+    /// The analysis file (updated in place, atomically).
+    file: PathBuf,
+    /// Window edge in Å (≈ 4 Å: an atom and its three neighbours).
+    #[arg(long, default_value_t = WindowConfig::default().size_angstrom)]
+    size_angstrom: f64,
+    /// Window edge in px (8–128), overriding --size-angstrom.
+    #[arg(long)]
+    size_px: Option<usize>,
+    /// Cut from: atoms (sum of the atom-class probabilities) or frames (raw).
+    #[arg(long, default_value = "atoms", value_parser = parse_choice::<WindowSource>)]
+    source: WindowSource,
+    /// Centre on: carbon, silicon or all atoms.
+    #[arg(long, default_value = "carbon", value_parser = parse_choice::<AtomSelection>)]
+    atoms: AtomSelection,
+    /// Centring: round (to the nearest pixel, as the paper) or bilinear (sub-pixel).
+    #[arg(long, default_value = "round", value_parser = parse_choice::<Centring>)]
+    centring: Centring,
+    /// Windows crossing the frame edge: skip or pad (with zeros).
+    #[arg(long, default_value = "skip", value_parser = parse_choice::<EdgePolicy>)]
+    edges: EdgePolicy,
+    /// Per-window normalisation: none, minmax or zscore.
+    #[arg(long, default_value = "none", value_parser = parse_choice::<WindowNorm>)]
+    normalization: WindowNorm,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args, Clone)]
+struct TrainRvaeArgs {
+    /// The analysis file (updated in place, atomically).
+    file: PathBuf,
+    /// Epochs.
+    #[arg(long, default_value_t = RvaeTrainConfig::default().epochs)]
+    epochs: usize,
+    /// Windows per batch.
+    #[arg(long, default_value_t = RvaeTrainConfig::default().batch)]
+    batch: usize,
+    /// Windows per forward/backward pass inside a batch (0 = whole batch; same result).
+    #[arg(long, default_value_t = RvaeTrainConfig::default().micro_batch)]
+    micro_batch: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = RvaeTrainConfig::default().learning_rate)]
+    learning_rate: f64,
+    /// Fraction of windows held out for the held-out −ELBO.
+    #[arg(long, default_value_t = RvaeTrainConfig::default().holdout_fraction)]
+    holdout: f64,
+    /// Stop after this many epochs without held-out improvement (0 = never).
+    #[arg(long, default_value_t = 0)]
+    early_stop: usize,
+    /// Content latents.
+    #[arg(long, default_value_t = RvaeConfig::default().latent_dim)]
+    latent_dim: usize,
+    /// Width s_γ of the rotation prior (rad).
+    #[arg(long, default_value_t = RvaeConfig::default().rotation_prior)]
+    rotation_prior: f64,
+    /// Scale of the translation latents on the [−1, 1] window grid.
+    #[arg(long, default_value_t = RvaeConfig::default().translation_prior)]
+    translation_prior: f64,
+    /// No translation latents.
+    #[arg(long)]
+    no_translation: bool,
+    /// Encoder: mlp (two tanh layers of 128, for probability windows) or conv (raw windows).
+    #[arg(long, default_value = "mlp", value_parser = parse_choice::<EncoderKind>)]
+    encoder: EncoderKind,
+    /// libtorch threads (0 = libtorch's default).
+    #[arg(long, default_value_t = 0)]
+    threads: i32,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -349,18 +543,101 @@ fn import(args: &ImportArgs, cancel: &CancelFlag) -> Result<AnalysisFile> {
     Ok(file)
 }
 
-/// The pipeline steps, in order, after import.
-const STEPS: [&str; 6] = ["segment", "atoms", "subimages", "train-rvae", "encode", "report"];
+/// The pipeline steps not built yet.
+const LATER_STEPS: [&str; 1] = ["report"];
+
+fn subimages_cmd(args: &SubimagesArgs, cancel: &CancelFlag) -> Result<()> {
+    let mut file = AnalysisFile::open(&args.file)?;
+    let config = WindowConfig {
+        size_angstrom: args.size_angstrom,
+        size_px: args.size_px,
+        source: args.source,
+        atoms: args.atoms,
+        centring: args.centring,
+        edges: args.edges,
+        normalization: args.normalization,
+    };
+    let windows = atomvae::pipeline::cut_windows_file(&mut file, &config, &mut BarProgress::new(cancel))?;
+    log::info!("cut {} windows of {1}×{1} px", windows.len(), windows.size());
+    Ok(())
+}
+
+fn train_rvae_cmd(args: &TrainRvaeArgs, cancel: &CancelFlag) -> Result<()> {
+    if args.threads > 0 {
+        tch::set_num_threads(args.threads);
+    }
+    let mut file = AnalysisFile::open(&args.file)?;
+    let device = args.common.device.resolve()?;
+    let model = RvaeConfig {
+        latent_dim: args.latent_dim,
+        rotation_prior: args.rotation_prior,
+        translation_prior: args.translation_prior,
+        translation: !args.no_translation,
+        encoder: args.encoder,
+        ..RvaeConfig::default()
+    };
+    let training = RvaeTrainConfig {
+        epochs: args.epochs,
+        batch: args.batch,
+        micro_batch: args.micro_batch,
+        learning_rate: args.learning_rate,
+        holdout_fraction: args.holdout,
+        early_stop_patience: args.early_stop,
+        seed: args.common.seed,
+    };
+    let (_, report) =
+        atomvae::pipeline::train_rvae_file(&mut file, &model, &training, device, &mut BarProgress::new(cancel))?;
+    if let Some(last) = report.epochs.last() {
+        log::info!(
+            "rVAE trained: −ELBO {:.3} train{}, {:.0} windows/s",
+            last.train.neg_elbo,
+            last.holdout.map(|h| format!(", {:.3} held out", h.neg_elbo)).unwrap_or_default(),
+            report.windows_per_second
+        );
+    }
+    Ok(())
+}
+
+fn encode_cmd(args: &StepArgs) -> Result<()> {
+    let mut file = AnalysisFile::open(&args.file)?;
+    let latents = atomvae::pipeline::encode_file(&mut file, args.common.device.resolve()?)?;
+    log::info!("encoded {} windows into {}", latents.mean.nrows(), latents.names.join(", "));
+    Ok(())
+}
+
+fn segment_cmd(args: &SegmentArgs, cancel: &CancelFlag) -> Result<()> {
+    let mut file = AnalysisFile::open(&args.file)?;
+    let device = args.common.device.resolve()?;
+    let segmenter = load_segmenter(args.model.as_deref(), device)?;
+    let started = std::time::Instant::now();
+    atomvae::pipeline::segment_file(&mut file, &segmenter, args.common.seed, &mut BarProgress::new(cancel))?;
+    let [n, h, w] = file.info().frames;
+    log::info!(
+        "segmented {n} frames of {h}×{w} px in {:.1} s ({})",
+        started.elapsed().as_secs_f64(),
+        file.path().display()
+    );
+    Ok(())
+}
+
+fn atoms_cmd(args: &AtomsArgs, cancel: &CancelFlag) -> Result<()> {
+    let mut file = AnalysisFile::open(&args.file)?;
+    let finder = AtomFinderConfig {
+        threshold: args.threshold,
+        border: args.border,
+        merge_distance: args.merge_distance,
+        min_area: args.min_area,
+    };
+    let table = atomvae::pipeline::find_atoms_file(&mut file, &finder, &mut BarProgress::new(cancel))?;
+    let si = table.class.iter().filter(|&&c| c == 2).count();
+    log::info!("found {} atoms ({si} Si) in {} frames", table.len(), file.info().frames[0]);
+    Ok(())
+}
 
 fn not_yet(step: &str) -> anyhow::Error {
     anyhow::anyhow!(
-        "`atomvae {step}` is not available in this build yet (it arrives with the {} work); \
-         the analysis file was left as it was",
-        match step {
-            "segment" | "atoms" => "segmentation",
-            "subimages" | "train-rvae" | "encode" => "rVAE",
-            _ => "analysis and figures",
-        }
+        "`atomvae {step}` is not available in this build yet (it arrives with the analysis and figures \
+         work); the analysis file was left as it was"
     )
 }
 
@@ -371,11 +648,178 @@ fn run_step(step: &str, args: &StepArgs) -> Result<()> {
     Err(not_yet(step))
 }
 
+/// `subimages` with every option at its default.
+fn default_subimages(file: &Path, common: &CommonArgs) -> SubimagesArgs {
+    let d = WindowConfig::default();
+    SubimagesArgs {
+        file: file.to_path_buf(),
+        size_angstrom: d.size_angstrom,
+        size_px: d.size_px,
+        source: d.source,
+        atoms: d.atoms,
+        centring: d.centring,
+        edges: d.edges,
+        normalization: d.normalization,
+        common: common.clone(),
+    }
+}
+
+/// `train-rvae` with every option at its default.
+fn default_train_rvae(file: &Path, common: &CommonArgs) -> TrainRvaeArgs {
+    let (m, t) = (RvaeConfig::default(), RvaeTrainConfig::default());
+    TrainRvaeArgs {
+        file: file.to_path_buf(),
+        epochs: t.epochs,
+        batch: t.batch,
+        micro_batch: t.micro_batch,
+        learning_rate: t.learning_rate,
+        holdout: t.holdout_fraction,
+        early_stop: t.early_stop_patience,
+        latent_dim: m.latent_dim,
+        rotation_prior: m.rotation_prior,
+        translation_prior: m.translation_prior,
+        no_translation: !m.translation,
+        encoder: m.encoder,
+        threads: 0,
+        common: common.clone(),
+    }
+}
+
 fn analyze(args: &ImportArgs, cancel: &CancelFlag) -> Result<()> {
     import(args, cancel)?;
+    segment_cmd(&SegmentArgs { file: args.out.clone(), model: None, common: args.common.clone() }, cancel)?;
+    let finder = AtomFinderConfig::default();
+    atoms_cmd(
+        &AtomsArgs {
+            file: args.out.clone(),
+            threshold: finder.threshold,
+            border: finder.border,
+            merge_distance: finder.merge_distance,
+            min_area: finder.min_area,
+            common: args.common.clone(),
+        },
+        cancel,
+    )?;
+    subimages_cmd(
+        &SubimagesArgs { size_angstrom: args.window_angstrom, ..default_subimages(&args.out, &args.common) },
+        cancel,
+    )?;
+    train_rvae_cmd(&TrainRvaeArgs { epochs: args.rvae_epochs, ..default_train_rvae(&args.out, &args.common) }, cancel)?;
     let step_args = StepArgs { file: args.out.clone(), common: args.common.clone() };
-    for step in STEPS {
-        run_step(step, &step_args).with_context(|| format!("analyze stopped after import at `{step}`"))?;
+    encode_cmd(&step_args)?;
+    for step in LATER_STEPS {
+        run_step(step, &step_args).with_context(|| format!("analyze stopped after `encode`, at `{step}`"))?;
+    }
+    Ok(())
+}
+
+fn train_segmenter_cmd(args: &TrainSegmenterArgs, cancel: &CancelFlag) -> Result<()> {
+    if args.threads > 0 {
+        tch::set_num_threads(args.threads);
+    }
+    let device = args.common.device.resolve()?;
+    tch::manual_seed(args.common.seed as i64);
+    let model_cfg = SegmenterConfig {
+        base_channels: args.base_channels,
+        depth: args.depth,
+        pixel_size: args.model_pixel_size,
+        ..SegmenterConfig::default()
+    };
+    let train_cfg = SegmenterTrainConfig {
+        epochs: args.epochs,
+        batches_per_epoch: args.batches_per_epoch,
+        batch: args.batch,
+        patch: args.patch,
+        learning_rate: args.learning_rate,
+        si_weight: args.si_weight,
+        seed: args.common.seed,
+        ..SegmenterTrainConfig::default()
+    };
+    let mut segmenter = Segmenter::new(model_cfg, device)?;
+    let mut progress = BarProgress::new(cancel);
+    let mut save_error = None;
+    let report = train_segmenter(&mut segmenter, &train_cfg, &mut progress, |epoch, model, report| {
+        let mut stored = model.to_stored();
+        stored.config["training"] = serde_json::json!({
+            "command": std::env::args().collect::<Vec<_>>().join(" "),
+            "train_config": train_cfg,
+            "epochs_done": epoch + 1,
+            "train_loss": report.train_loss,
+            "holdout_loss": report.holdout_loss,
+            "software": format!("atomvae {} (git {})", atomvae::VERSION, atomvae::GIT_COMMIT),
+        });
+        let saved = atomvae::store::save_model_file(&args.out, "segmenter", &stored)
+            .map_err(anyhow::Error::from)
+            .and_then(|_| match &args.embed {
+                Some(p) => {
+                    std::fs::write(p, stored.to_bytes()).with_context(|| format!("cannot write {}", p.display()))
+                }
+                None => Ok(()),
+            });
+        match saved {
+            Ok(()) => true,
+            Err(e) => {
+                save_error = Some(e);
+                false
+            }
+        }
+    })?;
+    if let Some(e) = save_error {
+        return Err(e);
+    }
+    log::info!(
+        "trained {} epochs: held-out loss {:.4}, {:.1} patches/s; model in {}",
+        report.train_loss.len(),
+        report.holdout_loss.last().copied().unwrap_or(f64::NAN),
+        report.patches_per_second,
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn load_segmenter(model: Option<&Path>, device: tch::Device) -> Result<Segmenter> {
+    Ok(match model {
+        None => Segmenter::embedded(device)?,
+        Some(p) if p.extension().is_some_and(|e| e == "h5" || e == "hdf5") => {
+            let stored = atomvae::store::load_model_file(p, None, Some(atomvae::segment::MODEL_KIND))?;
+            Segmenter::from_stored(&stored, device)?
+        }
+        Some(p) => {
+            let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+            Segmenter::from_bytes(&bytes, device).with_context(|| format!("{}", p.display()))?
+        }
+    })
+}
+
+fn evaluate_segmenter(args: &EvaluateArgs) -> Result<()> {
+    let device = args.common.device.resolve()?;
+    let segmenter = load_segmenter(args.model.as_deref(), device)?;
+    let finder = atomvae::segment::AtomFinderConfig::default();
+    let mut rows = Vec::new();
+    for k in 0..args.frames {
+        let params = SimParams {
+            height: args.size[0],
+            width: args.size[1],
+            dose: args.dose,
+            pixel_size: args.pixel_size,
+            holes: 2,
+            contamination: 1,
+            ..SimParams::default()
+        };
+        let frame = atomvae::sim::simulate_frame(&params, args.first_seed + k as u64)?;
+        let t0 = std::time::Instant::now();
+        let (found, _) = segmenter.find_atoms(frame.image.view(), args.pixel_size, &finder)?;
+        let secs = t0.elapsed().as_secs_f64();
+        let scores = atomvae::segment::score_atoms(
+            &found,
+            &frame.atoms,
+            frame.image.dim(),
+            args.pixel_size,
+            args.match_radius,
+            args.border,
+        );
+        println!("frame {k}: {} s {}", secs, serde_json::to_string(&scores)?);
+        rows.push(scores);
     }
     Ok(())
 }
@@ -410,11 +854,35 @@ fn demo(out_dir: &Path, seed: u64, cancel: &CancelFlag) -> Result<()> {
         out: analysis_path.clone(),
         pixel_size: None,
         dataset: None,
+        rvae_epochs: RvaeTrainConfig::default().epochs,
+        window_angstrom: WindowConfig::default().size_angstrom,
         common: CommonArgs { device: DeviceChoice::Auto, seed },
     };
     import(&args, cancel)?;
-    println!("demo: analysis file → {}", analysis_path.display());
-    println!("demo: segmentation, rVAE and figures join here as they are built");
+    let common = CommonArgs { device: DeviceChoice::Auto, seed };
+    segment_cmd(&SegmentArgs { file: analysis_path.clone(), model: None, common: common.clone() }, cancel)?;
+    let finder = AtomFinderConfig { border: 8.0, ..AtomFinderConfig::default() };
+    atoms_cmd(
+        &AtomsArgs {
+            file: analysis_path.clone(),
+            threshold: finder.threshold,
+            border: finder.border,
+            merge_distance: finder.merge_distance,
+            min_area: finder.min_area,
+            common,
+        },
+        cancel,
+    )?;
+    let file = AnalysisFile::open(&analysis_path)?;
+    let atoms = file.read_atoms()?.unwrap_or_default();
+    let si = atoms.class.iter().filter(|&&c| c == 2).count();
+    println!(
+        "demo: segmented {} frames with the embedded model: {} atoms ({si} Si) → {}",
+        file.info().frames[0],
+        atoms.len(),
+        analysis_path.display()
+    );
+    println!("demo: the rVAE and the figures join here as they are built");
     Ok(())
 }
 
@@ -450,12 +918,14 @@ fn main() {
         }
         Command::Import(args) => import(&args, &cancel).map(|_| ()),
         Command::Analyze(args) => analyze(&args, &cancel),
-        Command::Segment(a) => run_step("segment", &a),
-        Command::Atoms(a) => run_step("atoms", &a),
-        Command::Subimages(a) => run_step("subimages", &a),
-        Command::TrainRvae(a) => run_step("train-rvae", &a),
-        Command::Encode(a) => run_step("encode", &a),
+        Command::Segment(a) => segment_cmd(&a, &cancel),
+        Command::Atoms(a) => atoms_cmd(&a, &cancel),
+        Command::Subimages(a) => subimages_cmd(&a, &cancel),
+        Command::TrainRvae(a) => train_rvae_cmd(&a, &cancel),
+        Command::Encode(a) => encode_cmd(&a),
         Command::Report(a) => run_step("report", &a),
+        Command::TrainSegmenter(a) => train_segmenter_cmd(&a, &cancel),
+        Command::EvaluateSegmenter(a) => evaluate_segmenter(&a),
         Command::Inspect { file } => inspect(&file),
         Command::Demo { out_dir, seed } => demo(&out_dir, seed, &cancel),
         Command::Info => {

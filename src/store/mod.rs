@@ -61,6 +61,11 @@ pub(crate) fn write_str_attr(loc: &hdf5::Location, name: &str, value: &str) -> h
     loc.new_attr::<VarLenUnicode>().create(name)?.write_scalar(&v)
 }
 
+/// Writes a JSON value as a string attribute.
+pub fn write_json_attr(loc: &hdf5::Location, name: &str, value: &serde_json::Value) -> hdf5::Result<()> {
+    write_str_attr(loc, name, &value.to_string())
+}
+
 pub(crate) fn read_str_attr(loc: &hdf5::Location, name: &str) -> hdf5::Result<String> {
     Ok(loc.attr(name)?.read_scalar::<VarLenUnicode>()?.as_str().to_string())
 }

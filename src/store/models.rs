@@ -107,3 +107,67 @@ impl StoredModel {
         Ok(Self { kind, config, tensors })
     }
 }
+
+/// Magic bytes of the compact model format (for models embedded in the library or
+/// passed through the C ABI as a buffer).
+const MAGIC: &[u8; 8] = b"ATVMODL1";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct BytesHeader {
+    kind: String,
+    config: serde_json::Value,
+    tensors: Vec<(String, Vec<i64>)>,
+}
+
+impl StoredModel {
+    /// Compact form: magic, u64 header length, JSON header (kind, config, names and
+    /// shapes), then every tensor's values as little-endian f32 in header order.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let header = BytesHeader {
+            kind: self.kind.clone(),
+            config: self.config.clone(),
+            tensors: self.tensors.iter().map(|(n, t)| (n.clone(), t.size())).collect(),
+        };
+        let json = serde_json::to_vec(&header).expect("header serialises");
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+        out.extend_from_slice(&json);
+        for (_, t) in &self.tensors {
+            let values = Vec::<f32>::try_from(t.flatten(0, -1).to_kind(Kind::Float)).expect("f32 tensor");
+            for v in values {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        out
+    }
+
+    /// Reads the compact form, refusing anything malformed with a reason.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        if bytes.len() < 16 || &bytes[..8] != MAGIC {
+            return Err("not an atomvae model (bad magic bytes)".into());
+        }
+        let len = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes")) as usize;
+        let json = bytes.get(16..16usize.saturating_add(len)).ok_or("truncated model header")?;
+        let header: BytesHeader = serde_json::from_slice(json).map_err(|e| format!("corrupt model header: {e}"))?;
+        let mut offset = 16 + len;
+        let mut tensors = Vec::with_capacity(header.tensors.len());
+        for (name, shape) in header.tensors {
+            if shape.iter().any(|&d| d < 0) {
+                return Err(format!("corrupt model: negative dimension in '{name}'"));
+            }
+            let count = shape
+                .iter()
+                .try_fold(1usize, |acc, &d| acc.checked_mul(d as usize))
+                .ok_or("corrupt model: size overflow")?;
+            let end = count.checked_mul(4).and_then(|b| b.checked_add(offset)).ok_or("corrupt model: size overflow")?;
+            let raw = bytes.get(offset..end).ok_or_else(|| format!("truncated model: '{name}' is incomplete"))?;
+            let values: Vec<f32> = raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            tensors.push((name, Tensor::from_slice(&values).reshape(&shape)));
+            offset = end;
+        }
+        if offset != bytes.len() {
+            return Err(format!("corrupt model: {} unexpected trailing bytes", bytes.len() - offset));
+        }
+        Ok(Self { kind: header.kind, config: header.config, tensors })
+    }
+}

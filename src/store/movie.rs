@@ -78,7 +78,7 @@ fn npy_header(shape: [usize; 3]) -> Vec<u8> {
     let mut out = b"\x93NUMPY\x01\x00".to_vec();
     out.extend_from_slice(&((dict.len() + pad + 1) as u16).to_le_bytes());
     out.extend_from_slice(dict.as_bytes());
-    out.extend(std::iter::repeat(b' ').take(pad));
+    out.extend(std::iter::repeat_n(b' ', pad));
     out.push(b'\n');
     out
 }

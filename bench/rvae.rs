@@ -1,0 +1,158 @@
+//! rVAE training and encoding side by side with AtomAI 0.8.1 in one run, on the
+//! workload of ../shared/anchors/README.md: N = 20,000 windows of 32 px (5 epochs)
+//! and of 48 px (2 epochs), batch 100, 2 content latents (+ angle, dx, dy), Adam
+//! 1e-4, CPU, 2 threads. Both tools train on the very same windows (made by the
+//! peer's own harness code, bench/peer_windows.py). Reports windows/s for training
+//! and encoding, the final −ELBO of both after the same epochs, and peak RSS.
+//! Run: `bash bench/run.sh rvae` (`ATOMVAE_BENCH_QUICK=1`: N = 4,000, 32 px, 2 epochs).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use atomvae::progress::Silent;
+use atomvae::rvae::{train_rvae, Rvae, RvaeConfig, RvaeTrainConfig};
+use common::{median, Comparison, Measurement};
+use serde_json::json;
+
+fn peer_python() -> PathBuf {
+    std::env::var_os("ATOMAI_PYTHON").map(PathBuf::from).unwrap_or_else(|| "/opt/venvs/atomai/bin/python".into())
+}
+
+fn vm_hwm_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kib| kib / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn load_windows(path: &std::path::Path) -> ndarray::Array3<f32> {
+    let mut stack = atomvae::store::FrameStack::open(path, None).expect("windows npy");
+    let [n, h, w] = stack.shape();
+    let mut out = ndarray::Array3::<f32>::zeros((n, h, w));
+    for k in 0..n {
+        out.index_axis_mut(ndarray::Axis(0), k).assign(&stack.frame(k).unwrap());
+    }
+    out
+}
+
+fn main() {
+    let quick = std::env::var_os("ATOMVAE_BENCH_QUICK").is_some();
+    let (n, plan): (usize, Vec<(usize, usize)>) =
+        if quick { (4000, vec![(32, 2)]) } else { (20000, vec![(32, 5), (48, 2)]) };
+    let work = std::env::temp_dir().join(format!("atomvae-bench-rvae-{}", std::process::id()));
+    std::fs::create_dir_all(&work).unwrap();
+    let windows_arg = plan.iter().map(|(w, _)| w.to_string()).collect::<Vec<_>>().join(",");
+    let epochs_arg = plan.iter().map(|(_, e)| e.to_string()).collect::<Vec<_>>().join(",");
+
+    // The peer, measured in this run.
+    let peer_json = work.join("atomai_rvae.json");
+    let status = Command::new(peer_python())
+        .arg(common::anchors_dir().join("bench_atomai.py"))
+        .args(["--skip", "seg", "--threads", "2", "--rvae-n", &n.to_string(), "--rvae-windows", &windows_arg])
+        .args(["--rvae-epochs", &epochs_arg, "--workdir", work.join("atomai").to_str().unwrap()])
+        .args(["--json", peer_json.to_str().unwrap()])
+        .status()
+        .expect("run the AtomAI harness (see ../shared/anchors/README.md for its set-up)");
+    assert!(status.success(), "the AtomAI harness failed");
+    let peer: serde_json::Value = serde_json::from_slice(&std::fs::read(&peer_json).unwrap()).unwrap();
+
+    // The same windows for atomvae.
+    let st = Command::new(peer_python())
+        .arg(common::repo_root().join("bench/peer_windows.py"))
+        .args(["--synth", common::anchors_dir().join("synth.py").to_str().unwrap(), "--out", work.to_str().unwrap()])
+        .args(["--n", &n.to_string(), "--windows", &windows_arg])
+        .status()
+        .expect("peer windows");
+    assert!(st.success());
+
+    tch::set_num_threads(2);
+    let mut comparisons = Vec::new();
+    let mut measurements = Vec::new();
+    let mut notes = serde_json::Map::new();
+    for &(w, epochs) in &plan {
+        let windows = load_windows(&work.join(format!("windows_{w}.npy")));
+        tch::manual_seed(0);
+        let mut model = Rvae::new(RvaeConfig { window: w, ..RvaeConfig::default() }, tch::Device::Cpu).unwrap();
+        // As the peer: every window trains (its fit() holds none out), batch 100, lr 1e-4.
+        let cfg = RvaeTrainConfig { epochs, batch: 100, holdout_fraction: 0.0, seed: 0, ..RvaeTrainConfig::default() };
+        let report = train_rvae(&mut model, windows.view(), &cfg, &mut Silent).unwrap();
+        let per_epoch: Vec<f64> = report.epochs.iter().map(|e| e.seconds).collect();
+        let train_rate = n as f64 / median(&per_epoch);
+        let mut enc = Vec::new();
+        for _ in 0..3 {
+            let t0 = Instant::now();
+            let _ = model.encode(windows.view()).unwrap();
+            enc.push(t0.elapsed().as_secs_f64());
+        }
+        let enc_rate = n as f64 / median(&enc);
+        let final_train = report.epochs.last().unwrap().train.neg_elbo;
+        let peer_w = &peer[format!("rvae_{w}")];
+        comparisons.push(Comparison {
+            name: format!("rvae_train_w{w}_windows_per_s"),
+            unit: "windows/s (median epoch)".into(),
+            atomvae: train_rate,
+            atomai: peer_w["train_subimages_per_s"].as_f64().unwrap(),
+            higher_is_better: true,
+        });
+        comparisons.push(Comparison {
+            name: format!("rvae_encode_w{w}_windows_per_s"),
+            unit: "windows/s".into(),
+            atomvae: enc_rate,
+            atomai: peer_w["encode_subimages_per_s"].as_f64().unwrap(),
+            higher_is_better: true,
+        });
+        comparisons.push(Comparison {
+            name: format!("rvae_w{w}_final_train_neg_elbo_after_{epochs}_epochs"),
+            unit: "−ELBO per window (AtomAI's scaling)".into(),
+            atomvae: final_train,
+            atomai: peer_w["final_loss_neg_elbo"].as_f64().unwrap(),
+            higher_is_better: false,
+        });
+        // Held-out −ELBO of atomvae on windows it never saw (the peer reports none).
+        tch::manual_seed(0);
+        let mut held_model = Rvae::new(RvaeConfig { window: w, ..RvaeConfig::default() }, tch::Device::Cpu).unwrap();
+        let held_cfg = RvaeTrainConfig { holdout_fraction: 0.25, ..cfg.clone() };
+        let held = train_rvae(&mut held_model, windows.view(), &held_cfg, &mut Silent).unwrap();
+        let last = held.epochs.last().unwrap();
+        measurements.push(Measurement {
+            name: format!("rvae_w{w}_75_25_train_neg_elbo"),
+            unit: "−ELBO".into(),
+            value: last.train.neg_elbo,
+        });
+        measurements.push(Measurement {
+            name: format!("rvae_w{w}_75_25_holdout_neg_elbo"),
+            unit: "−ELBO".into(),
+            value: last.holdout.unwrap().neg_elbo,
+        });
+        notes.insert(format!("w{w}_atomvae_epochs"), serde_json::to_value(&report.epochs).unwrap());
+        notes.insert(format!("w{w}_atomai_elbo_per_epoch"), peer_w["elbo_per_epoch"].clone());
+    }
+    comparisons.push(Comparison {
+        name: "peak_rss_mib".into(),
+        unit: "MiB (whole run)".into(),
+        atomvae: vm_hwm_mib(),
+        atomai: peer["ru_maxrss_MiB"].as_f64().unwrap_or(f64::NAN),
+        higher_is_better: false,
+    });
+    notes.insert(
+        "peer".into(),
+        json!("AtomAI 0.8.1 via ../shared/anchors/bench_atomai.py --skip seg, measured in this run"),
+    );
+    notes.insert(
+        "data".into(),
+        json!(format!("N = {n} windows per size from the peer's harness (synth.make_movie(7), 8 frames, GT atoms)")),
+    );
+    common::write_results(
+        if quick { "rvae_quick" } else { "rvae" },
+        &comparisons,
+        &measurements,
+        serde_json::Value::Object(notes),
+    );
+    let _ = std::fs::remove_dir_all(&work);
+}

@@ -1,0 +1,371 @@
+//! `rvae` — step 4 of the paper (Kalinin et al. 2021, Methods "rVAE"; after Bepler
+//! et al. 2019, spatial-VAE): every window is encoded into a rotation angle γ, a
+//! translation (dx, dy) and k content latents z; the decoder renders the window
+//! from its coordinate grid turned by γ and shifted by (dx, dy). The loss is the
+//! negative ELBO with AtomAI's scaling (so values compare with the authors'):
+//!
+//!   −ELBO = ½ Σ_pixels (x̂ − x)²                                   (reconstruction)
+//!         + Σ_{dx,dy,z} (−log σ + ½σ² + ½μ² − ½)                    (KL to N(0, 1))
+//!         + (−log σ_γ + log s_γ + σ_γ²/(2 s_γ²) − ½)                (rotation, spread only)
+//!
+//! averaged over windows. The rotation term penalises only the spread of q(γ|x),
+//! never its mean, so γ is free to take any value.
+
+mod model;
+mod train;
+
+pub use model::{coordinate_grid, transform_grid, Decoder, Dense, Encoder};
+pub use train::{train_rvae, EpochRecord, RvaeTrainConfig, RvaeTrainReport};
+
+use ndarray::{Array2, Array3, Array4, ArrayView3};
+use serde::{Deserialize, Serialize};
+use tch::{nn, Kind, Tensor};
+
+use crate::store::StoredModel;
+
+pub const MODEL_KIND: &str = "rvae";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RvaeError {
+    #[error("bad input: {0}")]
+    BadInput(String),
+    #[error("bad model: {0}")]
+    BadModel(String),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EncoderKind {
+    /// Fully connected layers with tanh (the paper's setting for probability maps).
+    #[default]
+    Mlp,
+    /// Two stride-2 convolutions (16, 32 filters) for raw windows.
+    Conv,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RvaeConfig {
+    /// Window edge (px).
+    pub window: usize,
+    /// Content latents k.
+    pub latent_dim: usize,
+    pub hidden: i64,
+    pub encoder: EncoderKind,
+    pub encoder_layers: usize,
+    /// Hidden 128×128 layers of the decoder after the coordinate+latent layer.
+    pub decoder_layers: usize,
+    /// Prior width s_γ of the rotation (rad).
+    pub rotation_prior: f64,
+    /// Whether (dx, dy) are latents.
+    pub translation: bool,
+    /// Scale of the translation latents on the [−1, 1] grid.
+    pub translation_prior: f64,
+    /// Weights of the KL terms (content+translation, rotation); 1 = the ELBO.
+    pub kl_weight: f64,
+    pub rotation_kl_weight: f64,
+    /// How the weights were made, if recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub training: Option<serde_json::Value>,
+}
+
+impl Default for RvaeConfig {
+    fn default() -> Self {
+        Self {
+            window: 32,
+            latent_dim: 2,
+            hidden: 128,
+            encoder: EncoderKind::Mlp,
+            encoder_layers: 2,
+            decoder_layers: 2,
+            rotation_prior: 0.1,
+            translation: true,
+            translation_prior: 0.1,
+            kl_weight: 1.0,
+            rotation_kl_weight: 1.0,
+            training: None,
+        }
+    }
+}
+
+impl RvaeConfig {
+    /// Names of the latent columns: angle, dx, dy, z1 … zk.
+    pub fn latent_names(&self) -> Vec<String> {
+        let mut v = vec!["angle".to_string(), "dx".into(), "dy".into()];
+        v.extend((1..=self.latent_dim).map(|i| format!("z{i}")));
+        v
+    }
+}
+
+/// The terms of −ELBO averaged over windows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ElboTerms {
+    pub neg_elbo: f64,
+    pub reconstruction: f64,
+    pub kl_content: f64,
+    pub kl_translation: f64,
+    pub kl_rotation: f64,
+}
+
+/// KL(N(μ, σ²) ‖ N(0, 1)) summed over the columns: Σ (−log σ + ½σ² + ½μ² − ½).
+pub fn gaussian_kl(mean: &Tensor, logsd: &Tensor) -> Tensor {
+    (-logsd + (logsd * 2.0).exp() * 0.5 + mean.square() * 0.5 - 0.5).sum_dim_intlist(1, false, mean.kind())
+}
+
+/// KL of the rotation posterior against a prior of width `prior` centred on its own
+/// mean: −log σ_γ + log s_γ + σ_γ²/(2 s_γ²) − ½ (only the spread is penalised).
+pub fn rotation_kl(logsd: &Tensor, prior: f64) -> Tensor {
+    -logsd + prior.ln() + (logsd * 2.0).exp() / (2.0 * prior * prior) - 0.5
+}
+
+/// Per-window tensors of one forward pass.
+pub(crate) struct Pass {
+    pub loss: Tensor,
+    pub terms: [Tensor; 4],
+}
+
+pub struct Rvae {
+    vs: nn::VarStore,
+    encoder: Encoder,
+    decoder: Decoder,
+    grid: Tensor,
+    config: RvaeConfig,
+    device: tch::Device,
+}
+
+impl std::fmt::Debug for Rvae {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rvae").field("config", &self.config).field("device", &self.device).finish()
+    }
+}
+
+/// Encodings of windows: (N, 3 + k) means and log-variances, columns as `names`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Latents {
+    pub mean: Array2<f32>,
+    pub logvar: Array2<f32>,
+    pub names: Vec<String>,
+}
+
+fn to_array2(t: &Tensor) -> Array2<f32> {
+    let size = t.size();
+    let v = Vec::<f32>::try_from(t.to_device(tch::Device::Cpu).to_kind(Kind::Float).flatten(0, -1)).expect("f32");
+    Array2::from_shape_vec((size[0] as usize, size[1] as usize), v).expect("shape")
+}
+
+impl Rvae {
+    pub fn new(config: RvaeConfig, device: tch::Device) -> Result<Self, RvaeError> {
+        if !(4..=256).contains(&config.window) || config.hidden < 1 || config.encoder_layers == 0 {
+            return Err(RvaeError::BadModel(format!("unusable rVAE configuration {config:?}")));
+        }
+        if !(config.rotation_prior.is_finite() && config.rotation_prior > 0.0) {
+            return Err(RvaeError::BadModel("the rotation prior must be > 0 rad".into()));
+        }
+        let vs = nn::VarStore::new(device);
+        let encoder = Encoder::new(&vs.root(), &config);
+        let decoder = Decoder::new(&vs.root(), &config);
+        let grid = coordinate_grid(config.window as i64, device);
+        Ok(Self { vs, encoder, decoder, grid, config, device })
+    }
+
+    pub fn config(&self) -> &RvaeConfig {
+        &self.config
+    }
+    pub fn device(&self) -> tch::Device {
+        self.device
+    }
+    pub fn var_store(&self) -> &nn::VarStore {
+        &self.vs
+    }
+    pub(crate) fn var_store_mut(&mut self) -> &mut nn::VarStore {
+        &mut self.vs
+    }
+
+    pub fn to_stored(&self) -> StoredModel {
+        StoredModel::from_var_store(MODEL_KIND, serde_json::to_value(&self.config).expect("config"), &self.vs)
+    }
+
+    pub fn from_stored(model: &StoredModel, device: tch::Device) -> Result<Self, RvaeError> {
+        if model.kind != MODEL_KIND {
+            return Err(RvaeError::BadModel(format!("a {} model is not an rVAE", model.kind)));
+        }
+        let config: RvaeConfig =
+            serde_json::from_value(model.config.clone()).map_err(|e| RvaeError::BadModel(format!("config: {e}")))?;
+        let mut r = Self::new(config, device)?;
+        model.load_into(&mut r.vs).map_err(|e| RvaeError::BadModel(e.to_string()))?;
+        Ok(r)
+    }
+
+    /// Checks a window stack against the model and flattens it to (N, w·w).
+    pub fn windows_tensor(&self, windows: ArrayView3<f32>) -> Result<Tensor, RvaeError> {
+        let (n, h, w) = windows.dim();
+        if n == 0 {
+            return Err(RvaeError::BadInput("no windows".into()));
+        }
+        if h != self.config.window || w != self.config.window {
+            return Err(RvaeError::BadInput(format!(
+                "windows of {h}×{w} px given to a model of {0}×{0} px windows",
+                self.config.window
+            )));
+        }
+        if let Some(k) = windows.iter().position(|v| !v.is_finite()) {
+            return Err(RvaeError::BadInput(format!("window {} has a NaN or infinite pixel", k / (h * w))));
+        }
+        let data: Vec<f32> = windows.iter().copied().collect();
+        Ok(Tensor::from_slice(&data).view([n as i64, (h * w) as i64]).to_device(self.device))
+    }
+
+    /// Splits a latent vector batch into (angle, shift, content).
+    fn pose_and_content(&self, z: &Tensor) -> (Tensor, Option<Tensor>, Tensor) {
+        let angle = z.narrow(1, 0, 1).squeeze_dim(1);
+        let shift = self.config.translation.then(|| z.narrow(1, 1, 2) * self.config.translation_prior);
+        let content = z.narrow(1, 3, self.config.latent_dim as i64);
+        (angle, shift, content)
+    }
+
+    /// One stochastic pass over (b, w·w) windows: per-window −ELBO and its terms.
+    pub(crate) fn pass(&self, x: &Tensor, sample: bool) -> Pass {
+        let w = self.config.window as i64;
+        let (mean, logsd) = self.encoder.forward(x, w);
+        let sd = logsd.exp();
+        let z = if sample { &mean + &sd * mean.randn_like() } else { mean.shallow_clone() };
+        let (angle, shift, content) = self.pose_and_content(&z);
+        let coords = transform_grid(&self.grid, &angle, shift.as_ref());
+        let recon = self.decoder.forward(&coords, &content);
+        let reconstruction = (recon - x).square().sum_dim_intlist(1, false, x.kind()) * 0.5;
+        let k = self.config.latent_dim as i64;
+        let kl_content = gaussian_kl(&mean.narrow(1, 3, k), &logsd.narrow(1, 3, k));
+        let kl_translation = if self.config.translation {
+            gaussian_kl(&mean.narrow(1, 1, 2), &logsd.narrow(1, 1, 2))
+        } else {
+            Tensor::zeros_like(&kl_content)
+        };
+        let kl_rotation = rotation_kl(&logsd.narrow(1, 0, 1).squeeze_dim(1), self.config.rotation_prior);
+        let loss = &reconstruction
+            + (&kl_content + &kl_translation) * self.config.kl_weight
+            + &kl_rotation * self.config.rotation_kl_weight;
+        Pass { loss, terms: [reconstruction, kl_content, kl_translation, kl_rotation] }
+    }
+
+    /// Mean −ELBO of (b, w·w) windows at the posterior means (no sampling): a smooth
+    /// function of the weights, for gradient checks.
+    pub fn deterministic_loss(&self, x: &Tensor) -> Tensor {
+        self.pass(x, false).loss.mean(x.kind())
+    }
+
+    /// Switches weights and grid to `kind` (e.g. Double for gradient checks).
+    pub fn set_kind(&mut self, kind: Kind) {
+        self.vs.set_kind(kind);
+        self.grid = self.grid.to_kind(kind);
+    }
+
+    /// −ELBO and its terms on a stack of windows (one sample of q per window, no gradient).
+    pub fn evaluate(&self, windows: ArrayView3<f32>) -> Result<ElboTerms, RvaeError> {
+        let x = self.windows_tensor(windows)?;
+        Ok(tch::no_grad(|| self.evaluate_tensor(&x, 500)))
+    }
+
+    pub(crate) fn evaluate_tensor(&self, x: &Tensor, chunk: i64) -> ElboTerms {
+        let n = x.size()[0];
+        let mut sums = [0.0f64; 5];
+        let mut start = 0;
+        while start < n {
+            let len = chunk.min(n - start);
+            let p = self.pass(&x.narrow(0, start, len), true);
+            sums[0] += p.loss.sum(Kind::Double).double_value(&[]);
+            for (i, t) in p.terms.iter().enumerate() {
+                sums[i + 1] += t.sum(Kind::Double).double_value(&[]);
+            }
+            start += len;
+        }
+        let n = n as f64;
+        ElboTerms {
+            neg_elbo: sums[0] / n,
+            reconstruction: sums[1] / n,
+            kl_content: sums[2] / n,
+            kl_translation: sums[3] / n,
+            kl_rotation: sums[4] / n,
+        }
+    }
+
+    /// Posterior means and log-variances of every window (batched, no gradient).
+    pub fn encode(&self, windows: ArrayView3<f32>) -> Result<Latents, RvaeError> {
+        let x = self.windows_tensor(windows)?;
+        let (mut means, mut logvars) = (Vec::new(), Vec::new());
+        tch::no_grad(|| {
+            let n = x.size()[0];
+            let mut start = 0;
+            while start < n {
+                let len = 2000.min(n - start);
+                let (m, ls) = self.encoder.forward(&x.narrow(0, start, len), self.config.window as i64);
+                means.push(m);
+                logvars.push(ls * 2.0);
+                start += len;
+            }
+        });
+        Ok(Latents {
+            mean: to_array2(&Tensor::cat(&means, 0)),
+            logvar: to_array2(&Tensor::cat(&logvars, 0)),
+            names: self.config.latent_names(),
+        })
+    }
+
+    /// Decodes latent vectors into windows (N, w, w). Rows hold either the content
+    /// latents only (k values: rendered upright and centred) or the full vector
+    /// [angle, dx, dy, z…] (3 + k values); with `with_pose` false the angle and shift
+    /// of full vectors are ignored.
+    pub fn decode(&self, latents: &Array2<f32>, with_pose: bool) -> Result<Array3<f32>, RvaeError> {
+        let (n, cols) = latents.dim();
+        let k = self.config.latent_dim;
+        if cols != k && cols != k + 3 {
+            return Err(RvaeError::BadInput(format!(
+                "latent vectors of length {cols}; this model takes {k} (content) or {} (angle, dx, dy, content)",
+                k + 3
+            )));
+        }
+        if n == 0 {
+            return Err(RvaeError::BadInput("no latent vectors".into()));
+        }
+        if latents.iter().any(|v| !v.is_finite()) {
+            return Err(RvaeError::BadInput("latent vectors contain NaN or infinite values".into()));
+        }
+        let data: Vec<f32> = latents.iter().copied().collect();
+        let z = Tensor::from_slice(&data).view([n as i64, cols as i64]).to_device(self.device);
+        let full =
+            if cols == k { Tensor::cat(&[Tensor::zeros([n as i64, 3], (Kind::Float, self.device)), z], 1) } else { z };
+        let w = self.config.window;
+        let out = tch::no_grad(|| {
+            let (angle, shift, content) = self.pose_and_content(&full);
+            let (angle, shift) = if with_pose { (angle, shift) } else { (angle.zeros_like(), None) };
+            let coords = transform_grid(&self.grid, &angle, shift.as_ref());
+            self.decoder.forward(&coords, &content)
+        });
+        let v = Vec::<f32>::try_from(out.to_device(tch::Device::Cpu).flatten(0, -1)).expect("f32");
+        Ok(Array3::from_shape_vec((n, w, w), v).expect("shape"))
+    }
+
+    /// The latent manifold (paper Fig. 5C/F): windows decoded, upright and centred,
+    /// on an n × n grid over (z₁, z₂) spanning the 5–95 % quantiles of N(0, 1);
+    /// (n, n, w, w) with z₂ increasing down the rows and z₁ along the columns.
+    pub fn manifold(&self, n: usize) -> Result<(Array4<f32>, Vec<f32>), RvaeError> {
+        if self.config.latent_dim < 2 {
+            return Err(RvaeError::BadInput("a 2-D manifold needs at least two content latents".into()));
+        }
+        if n < 2 {
+            return Err(RvaeError::BadInput("the manifold grid needs n ≥ 2".into()));
+        }
+        let q = 1.6449f32; // Φ⁻¹(0.95)
+        let axis: Vec<f32> = (0..n).map(|i| -q + 2.0 * q * i as f32 / (n - 1) as f32).collect();
+        let k = self.config.latent_dim;
+        let z = Array2::from_shape_fn((n * n, k), |(r, c)| match c {
+            0 => axis[r % n],
+            1 => axis[r / n],
+            _ => 0.0,
+        });
+        let w = self.config.window;
+        let flat = self.decode(&z, false)?;
+        Ok((flat.into_shape_with_order((n, n, w, w)).expect("shape"), axis))
+    }
+}

@@ -1,0 +1,151 @@
+//! The networks of the rotationally invariant VAE (Bepler et al. 2019, spatial-VAE;
+//! the paper's Methods): an encoder from a window to the means and log standard
+//! deviations of [γ, dx, dy, z₁…z_k], and a decoder that is an MLP over pixel
+//! coordinates — the window's grid, rotated by γ and shifted by (dx, dy), with z's
+//! contribution to the first layer computed once per window — that predicts the
+//! intensity at each coordinate.
+
+use tch::nn::{self, Module};
+use tch::{Kind, Tensor};
+
+use super::{EncoderKind, RvaeConfig};
+
+/// A fully connected layer applied with one fused `addmm` call per use.
+#[derive(Debug)]
+pub struct Dense {
+    pub ws: Tensor,
+    pub bs: Option<Tensor>,
+}
+
+impl Dense {
+    pub fn new(p: nn::Path, cin: i64, cout: i64, bias: bool) -> Self {
+        let bound = 1.0 / (cin as f64).sqrt();
+        let ws = p.var("weight", &[cout, cin], nn::Init::Uniform { lo: -bound, up: bound });
+        let bs = bias.then(|| p.var("bias", &[cout], nn::Init::Uniform { lo: -bound, up: bound }));
+        Self { ws, bs }
+    }
+}
+
+impl Module for Dense {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        x.linear(&self.ws, self.bs.as_ref())
+    }
+}
+
+#[derive(Debug)]
+pub enum Encoder {
+    Mlp { layers: Vec<Dense>, mean: Dense, logsd: Dense },
+    Conv { convs: Vec<nn::Conv2D>, flat: i64, mean: Dense, logsd: Dense },
+}
+
+impl Encoder {
+    pub fn new(p: &nn::Path, cfg: &RvaeConfig) -> Self {
+        let out = 3 + cfg.latent_dim as i64;
+        let w = cfg.window as i64;
+        match cfg.encoder {
+            EncoderKind::Mlp => {
+                let mut layers = Vec::new();
+                let mut cin = w * w;
+                for i in 0..cfg.encoder_layers {
+                    layers.push(Dense::new(p / "enc" / i, cin, cfg.hidden, true));
+                    cin = cfg.hidden;
+                }
+                Self::Mlp {
+                    layers,
+                    mean: Dense::new(p / "enc_mean", cin, out, true),
+                    logsd: Dense::new(p / "enc_logsd", cin, out, true),
+                }
+            }
+            EncoderKind::Conv => {
+                let cfg2 = nn::ConvConfig { stride: 2, padding: 1, ..Default::default() };
+                let convs = vec![nn::conv2d(p / "conv0", 1, 16, 3, cfg2), nn::conv2d(p / "conv1", 16, 32, 3, cfg2)];
+                let side = ((w + 1) / 2 + 1) / 2;
+                let flat = 32 * side * side;
+                Self::Conv {
+                    convs,
+                    flat,
+                    mean: Dense::new(p / "enc_mean", flat, out, true),
+                    logsd: Dense::new(p / "enc_logsd", flat, out, true),
+                }
+            }
+        }
+    }
+
+    /// (batch, w·w) windows → (mean, log σ), each (batch, 3 + k).
+    pub fn forward(&self, x: &Tensor, window: i64) -> (Tensor, Tensor) {
+        match self {
+            Self::Mlp { layers, mean, logsd } => {
+                let mut h = x.shallow_clone();
+                for l in layers {
+                    h = l.forward(&h).tanh();
+                }
+                (mean.forward(&h), logsd.forward(&h))
+            }
+            Self::Conv { convs, flat, mean, logsd } => {
+                let mut h = x.view([-1, 1, window, window]);
+                for c in convs {
+                    h = h.apply(c).relu();
+                }
+                let h = h.view([-1, *flat]);
+                (mean.forward(&h), logsd.forward(&h))
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Decoder {
+    coord: Dense,
+    latent: Option<Dense>,
+    hidden: Vec<Dense>,
+    out: Dense,
+}
+
+impl Decoder {
+    pub fn new(p: &nn::Path, cfg: &RvaeConfig) -> Self {
+        let coord = Dense::new(p / "dec_coord", 2, cfg.hidden, true);
+        let latent =
+            (cfg.latent_dim > 0).then(|| Dense::new(p / "dec_latent", cfg.latent_dim as i64, cfg.hidden, false));
+        let hidden = (0..cfg.decoder_layers).map(|i| Dense::new(p / "dec" / i, cfg.hidden, cfg.hidden, true)).collect();
+        Self { coord, latent, hidden, out: Dense::new(p / "dec_out", cfg.hidden, 1, true) }
+    }
+
+    /// Intensities at `coords` (batch, P, 2) given content `z` (batch, k) → (batch, P).
+    pub fn forward(&self, coords: &Tensor, z: &Tensor) -> Tensor {
+        let (b, p) = (coords.size()[0], coords.size()[1]);
+        let mut h = self.coord.forward(coords);
+        if let Some(lat) = &self.latent {
+            // z's share of the first layer: once per window, broadcast over its pixels.
+            h += lat.forward(z).unsqueeze(1);
+        }
+        let mut h = h.tanh().view([b * p, -1]);
+        for layer in &self.hidden {
+            h = layer.forward(&h).tanh();
+        }
+        self.out.forward(&h).view([b, p])
+    }
+}
+
+/// The window's pixel grid in [−1, 1]² as (P, 2) rows of (x, y), x to the right
+/// and y up (as AtomAI's `imcoordgrid`), row-major over the window's pixels.
+pub fn coordinate_grid(window: i64, device: tch::Device) -> Tensor {
+    let lin = Tensor::linspace(-1.0, 1.0, window, (Kind::Float, device));
+    let xs = lin.unsqueeze(0).expand([window, window], false);
+    let ys = lin.flip([0]).unsqueeze(1).expand([window, window], false);
+    Tensor::stack(&[xs.reshape([-1]), ys.reshape([-1])], 1)
+}
+
+/// Rotates the grid by γ (per window; counter-clockwise on screen) and shifts it
+/// by (dx, dy) in grid units: (batch, P, 2).
+pub fn transform_grid(grid: &Tensor, angle: &Tensor, shift: Option<&Tensor>) -> Tensor {
+    let (c, s) = (angle.cos(), angle.sin());
+    // Row vectors times [[c, s], [−s, c]]: x' = c·x − s·y, y' = s·x + c·y.
+    let rot = Tensor::stack(&[Tensor::stack(&[&c, &s], 1), Tensor::stack(&[-&s, c], 1)], 1);
+    let b = angle.size()[0];
+    let g = grid.unsqueeze(0).expand([b, -1, -1], false);
+    let rotated = g.bmm(&rot);
+    match shift {
+        Some(d) => rotated + d.unsqueeze(1),
+        None => rotated,
+    }
+}

@@ -1,0 +1,332 @@
+//! `subimages` — step 3 of the paper (Kalinin et al. 2021, Fig. 1 and Methods): a
+//! window centred on every atom of every frame, cut from the raw frames or from the
+//! segmentation's probability channels (default: the sum of the atom channels, as
+//! the authors' notebook does), so that each atom's neighbourhood becomes one sample
+//! for the rVAE. Window sizes are given in ångström (same physics at any pixel size)
+//! or in pixels.
+//!
+//! Centres are rounded to the nearest pixel by default, as in the paper: the rVAE's
+//! translation latents (dx, dy) absorb the sub-pixel offset, and rounding copies
+//! pixels untouched. Bilinear interpolation at the exact centre is an option for
+//! models without translation latents.
+
+use ndarray::{s, Array2, Array3, ArrayView2};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SubimageError {
+    #[error("bad window settings: {0}")]
+    BadSettings(String),
+    #[error("bad input: {0}")]
+    BadInput(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum WindowSource {
+    /// Sum of the atom-class probability channels (classes ≥ 1).
+    #[default]
+    Atoms,
+    /// The raw frames.
+    Frames,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AtomSelection {
+    /// Carbon only (class 1), as the paper.
+    #[default]
+    Carbon,
+    Silicon,
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Centring {
+    #[default]
+    Round,
+    Bilinear,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EdgePolicy {
+    /// Atoms whose window crosses the frame edge are skipped (as the paper).
+    #[default]
+    Skip,
+    /// Such windows are completed with zeros.
+    Pad,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum WindowNorm {
+    #[default]
+    None,
+    /// Each window scaled to [0, 1].
+    MinMax,
+    /// Each window to zero mean, unit variance.
+    ZScore,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WindowConfig {
+    /// Window edge in Å (used unless `size_px` is set); ≈ 4 Å holds an atom and its
+    /// three neighbours.
+    pub size_angstrom: f64,
+    /// Window edge in pixels (8–128), overriding `size_angstrom`.
+    pub size_px: Option<usize>,
+    pub source: WindowSource,
+    pub atoms: AtomSelection,
+    pub centring: Centring,
+    pub edges: EdgePolicy,
+    pub normalization: WindowNorm,
+}
+
+impl Default for WindowConfig {
+    fn default() -> Self {
+        Self {
+            size_angstrom: 4.0,
+            size_px: None,
+            source: WindowSource::Atoms,
+            atoms: AtomSelection::Carbon,
+            centring: Centring::Round,
+            edges: EdgePolicy::Skip,
+            normalization: WindowNorm::None,
+        }
+    }
+}
+
+impl WindowConfig {
+    /// The window edge in pixels at `pixel_size` Å/px.
+    pub fn size_at(&self, pixel_size: f64) -> Result<usize, SubimageError> {
+        let w = match self.size_px {
+            Some(w) => w,
+            None => {
+                if !(self.size_angstrom.is_finite() && self.size_angstrom > 0.0) {
+                    return Err(SubimageError::BadSettings(format!("window size {} Å", self.size_angstrom)));
+                }
+                (self.size_angstrom / pixel_size).round() as usize
+            }
+        };
+        if !(8..=128).contains(&w) {
+            return Err(SubimageError::BadSettings(format!(
+                "a window of {w} px is outside 8–128 px (at {pixel_size} Å/px); choose another size"
+            )));
+        }
+        Ok(w)
+    }
+
+    pub fn wants(&self, class: u8) -> bool {
+        match self.atoms {
+            AtomSelection::Carbon => class == 1,
+            AtomSelection::Silicon => class == 2,
+            AtomSelection::All => class >= 1,
+        }
+    }
+}
+
+/// Windows and where they come from: one row per window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Windows {
+    /// (N, w, w).
+    pub data: Array3<f32>,
+    /// Row of the atom table each window belongs to.
+    pub atom_index: Vec<u64>,
+    pub frame: Vec<u32>,
+    pub y: Vec<f32>,
+    pub x: Vec<f32>,
+    pub class: Vec<u8>,
+}
+
+impl Windows {
+    pub fn empty(w: usize) -> Self {
+        Self { data: Array3::zeros((0, w, w)), atom_index: vec![], frame: vec![], y: vec![], x: vec![], class: vec![] }
+    }
+    pub fn len(&self) -> usize {
+        self.atom_index.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.atom_index.is_empty()
+    }
+    pub fn size(&self) -> usize {
+        self.data.dim().1
+    }
+}
+
+/// Cuts one window of edge `w` centred on (y, x), or None when it crosses the
+/// edge and the policy is to skip.
+pub fn cut_window(
+    image: ArrayView2<f32>,
+    y: f64,
+    x: f64,
+    w: usize,
+    centring: Centring,
+    edges: EdgePolicy,
+) -> Option<Array2<f32>> {
+    let (h, wd) = image.dim();
+    // Pixel (i, j) of the window sits at (y − (w−1)/2 + i, x − (w−1)/2 + j).
+    let half = (w as f64 - 1.0) / 2.0;
+    match centring {
+        Centring::Round => {
+            let top = (y - half).round() as isize;
+            let left = (x - half).round() as isize;
+            let inside = top >= 0 && left >= 0 && top + w as isize <= h as isize && left + w as isize <= wd as isize;
+            if inside {
+                return Some(
+                    image.slice(s![top as usize..top as usize + w, left as usize..left as usize + w]).to_owned(),
+                );
+            }
+            if edges == EdgePolicy::Skip {
+                return None;
+            }
+            Some(Array2::from_shape_fn((w, w), |(i, j)| {
+                let (r, c) = (top + i as isize, left + j as isize);
+                if r >= 0 && c >= 0 && (r as usize) < h && (c as usize) < wd {
+                    image[[r as usize, c as usize]]
+                } else {
+                    0.0
+                }
+            }))
+        }
+        Centring::Bilinear => {
+            let (top, left) = (y - half, x - half);
+            let inside = top >= 0.0
+                && left >= 0.0
+                && top + w as f64 - 1.0 <= h as f64 - 1.0
+                && left + w as f64 - 1.0 <= wd as f64 - 1.0;
+            if !inside && edges == EdgePolicy::Skip {
+                return None;
+            }
+            let at = |r: isize, c: isize| {
+                if r >= 0 && c >= 0 && (r as usize) < h && (c as usize) < wd {
+                    image[[r as usize, c as usize]]
+                } else {
+                    0.0
+                }
+            };
+            Some(Array2::from_shape_fn((w, w), |(i, j)| {
+                let (py, px) = (top + i as f64, left + j as f64);
+                let (r0, c0) = (py.floor(), px.floor());
+                let (fy, fx) = ((py - r0) as f32, (px - c0) as f32);
+                let (r0, c0) = (r0 as isize, c0 as isize);
+                (1.0 - fy) * ((1.0 - fx) * at(r0, c0) + fx * at(r0, c0 + 1))
+                    + fy * ((1.0 - fx) * at(r0 + 1, c0) + fx * at(r0 + 1, c0 + 1))
+            }))
+        }
+    }
+}
+
+fn normalise(window: &mut Array2<f32>, norm: WindowNorm) {
+    match norm {
+        WindowNorm::None => {}
+        WindowNorm::MinMax => {
+            let (lo, hi) = window.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+            let span = (hi - lo).max(f32::EPSILON);
+            window.mapv_inplace(|v| (v - lo) / span);
+        }
+        WindowNorm::ZScore => {
+            let n = window.len() as f32;
+            let mean = window.sum() / n;
+            let sd = (window.mapv(|v| (v - mean).powi(2)).sum() / n).sqrt().max(f32::EPSILON);
+            window.mapv_inplace(|v| (v - mean) / sd);
+        }
+    }
+}
+
+/// Collects windows frame by frame: `image_of(frame)` gives the image to cut from
+/// (raw frame or summed probabilities); atoms are (frame, y, x, class) rows.
+pub struct WindowCutter {
+    config: WindowConfig,
+    w: usize,
+    out: Vec<f32>,
+    windows: Windows,
+}
+
+impl WindowCutter {
+    pub fn new(config: WindowConfig, pixel_size: f64) -> Result<Self, SubimageError> {
+        let w = config.size_at(pixel_size)?;
+        Ok(Self { config, w, out: Vec::new(), windows: Windows::empty(w) })
+    }
+
+    pub fn size(&self) -> usize {
+        self.w
+    }
+
+    /// Adds the windows of one frame. `rows` are (atom index, y, x, class).
+    pub fn add_frame(
+        &mut self,
+        frame: u32,
+        image: ArrayView2<f32>,
+        rows: &[(u64, f32, f32, u8)],
+    ) -> Result<(), SubimageError> {
+        let (h, wd) = image.dim();
+        if self.w > h || self.w > wd {
+            return Err(SubimageError::BadInput(format!(
+                "a {0}×{0} px window does not fit in a {h}×{wd} px frame",
+                self.w
+            )));
+        }
+        for &(index, y, x, class) in rows {
+            if !self.config.wants(class) {
+                continue;
+            }
+            let Some(mut win) = cut_window(image, y as f64, x as f64, self.w, self.config.centring, self.config.edges)
+            else {
+                continue;
+            };
+            if win.iter().any(|v| !v.is_finite()) {
+                return Err(SubimageError::BadInput(format!(
+                    "NaN or infinite pixels around atom {index} of frame {frame}"
+                )));
+            }
+            normalise(&mut win, self.config.normalization);
+            self.out.extend(win.iter());
+            let wins = &mut self.windows;
+            wins.atom_index.push(index);
+            wins.frame.push(frame);
+            wins.y.push(y);
+            wins.x.push(x);
+            wins.class.push(class);
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> Windows {
+        let n = self.windows.atom_index.len();
+        Windows { data: Array3::from_shape_vec((n, self.w, self.w), self.out).expect("whole windows"), ..self.windows }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_centred_on_the_atom_and_edges_follow_the_policy() {
+        let img = Array2::from_shape_fn((40, 50), |(r, c)| (r * 100 + c) as f32);
+        let w = cut_window(img.view(), 20.0, 25.0, 9, Centring::Round, EdgePolicy::Skip).unwrap();
+        assert_eq!(w[[4, 4]], img[[20, 25]], "the centre pixel is the atom's");
+        let even = cut_window(img.view(), 20.0, 25.0, 8, Centring::Bilinear, EdgePolicy::Skip).unwrap();
+        // For an even window the atom sits between the two middle pixels.
+        assert!((0.25 * (even[[3, 3]] + even[[3, 4]] + even[[4, 3]] + even[[4, 4]]) - img[[20, 25]]).abs() < 1e-3);
+        assert!(cut_window(img.view(), 2.0, 25.0, 9, Centring::Round, EdgePolicy::Skip).is_none());
+        let padded = cut_window(img.view(), 2.0, 25.0, 9, Centring::Round, EdgePolicy::Pad).unwrap();
+        assert_eq!(padded[[0, 4]], 0.0);
+        assert_eq!(padded[[6, 4]], img[[4, 25]]);
+        let sub = cut_window(img.view(), 20.5, 25.25, 9, Centring::Bilinear, EdgePolicy::Skip).unwrap();
+        assert!((sub[[4, 4]] - (20.5 * 100.0 + 25.25)).abs() < 1e-3, "{}", sub[[4, 4]]);
+    }
+
+    #[test]
+    fn sizes_in_angstrom_mean_the_same_physics_at_any_pixel_size() {
+        let cfg = WindowConfig::default();
+        assert_eq!(cfg.size_at(0.1).unwrap(), 40);
+        assert_eq!(cfg.size_at(0.2).unwrap(), 20);
+        assert!(cfg.size_at(0.01).unwrap_err().to_string().contains("outside 8–128"));
+        let px = WindowConfig { size_px: Some(32), ..WindowConfig::default() };
+        assert_eq!(px.size_at(0.07).unwrap(), 32);
+    }
+}

@@ -1,0 +1,230 @@
+//! The rotationally invariant VAE: its loss terms, gradients, disentanglement of
+//! rotation and translation, reproducibility, storage and input checks.
+
+use atomvae::progress::Silent;
+use atomvae::rvae::{train_rvae, Rvae, RvaeConfig, RvaeTrainConfig};
+use ndarray::{Array2, Array3};
+
+fn cpu() -> tch::Device {
+    tch::Device::Cpu
+}
+
+/// Windows of an asymmetric motif (three blobs in an L) turned by `angles` and
+/// shifted by `shifts` (px).
+fn l_motifs(w: usize, angles: &[f64], shifts: &[(f64, f64)]) -> Array3<f32> {
+    let c = (w as f64 - 1.0) / 2.0;
+    let blobs = [(0.0, 0.0, 1.0), (0.0, 4.0, 0.8), (-5.0, 0.0, 0.6)];
+    Array3::from_shape_fn((angles.len(), w, w), |(k, r, col)| {
+        let (s, co) = angles[k].sin_cos();
+        let (dy, dx) = shifts[k];
+        blobs
+            .iter()
+            .map(|&(by, bx, amp)| {
+                // Counter-clockwise on screen (y down).
+                let (ry, rx) = (by * co - bx * s, bx * co + by * s);
+                let d2 = (r as f64 - c - ry - dy).powi(2) + (col as f64 - c - rx - dx).powi(2);
+                amp * (-d2 / 3.0).exp()
+            })
+            .sum::<f64>() as f32
+    })
+}
+
+fn pearson(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
+    cov / (va * vb).sqrt()
+}
+
+/// Circular correlation (Fisher & Lee / Jammalamadaka) of two angle samples.
+fn circular_correlation(a: &[f64], b: &[f64]) -> f64 {
+    let mean_angle = |v: &[f64]| v.iter().map(|x| x.sin()).sum::<f64>().atan2(v.iter().map(|x| x.cos()).sum::<f64>());
+    let (ma, mb) = (mean_angle(a), mean_angle(b));
+    let num: f64 = a.iter().zip(b).map(|(x, y)| (x - ma).sin() * (y - mb).sin()).sum();
+    let da: f64 = a.iter().map(|x| (x - ma).sin().powi(2)).sum();
+    let db: f64 = b.iter().map(|y| (y - mb).sin().powi(2)).sum();
+    num / (da * db).sqrt()
+}
+
+#[test]
+fn kl_terms_equal_their_closed_forms() {
+    let mean = tch::Tensor::from_slice(&[0.7f32, -0.3, 0.0]).view([1, 3]);
+    let logsd = tch::Tensor::from_slice(&[(0.5f32).ln(), 0.0, (2.0f32).ln()]).view([1, 3]);
+    let kl = f64::try_from(atomvae::rvae::gaussian_kl(&mean, &logsd).sum(tch::Kind::Double)).unwrap();
+    // KL(N(μ, σ²) ‖ N(0, 1)) = ½(σ² + μ² − 1) − ln σ, summed over the three.
+    let closed: f64 =
+        [(0.7f64, 0.5f64), (-0.3, 1.0), (0.0, 2.0)].iter().map(|&(m, s)| 0.5 * (s * s + m * m - 1.0) - s.ln()).sum();
+    assert!((kl - closed).abs() < 1e-5, "{kl} vs {closed}");
+    // The rotation term ignores the mean: KL(N(μ, σ²) ‖ N(μ, s²)) = ln(s/σ) + σ²/(2s²) − ½.
+    let ls = tch::Tensor::from_slice(&[(0.05f32).ln()]);
+    let rot = f64::try_from(atomvae::rvae::rotation_kl(&ls, 0.1).sum(tch::Kind::Double)).unwrap();
+    let closed = (0.1f64 / 0.05).ln() + 0.05f64.powi(2) / (2.0 * 0.01) - 0.5;
+    assert!((rot - closed).abs() < 1e-5, "{rot} vs {closed}");
+}
+
+#[test]
+fn the_loss_gradient_matches_finite_differences() {
+    tch::manual_seed(0);
+    let cfg = RvaeConfig { window: 6, hidden: 5, latent_dim: 1, ..RvaeConfig::default() };
+    let mut model = Rvae::new(cfg, cpu()).unwrap();
+    model.set_kind(tch::Kind::Double);
+    let x = tch::Tensor::rand([3, 36], (tch::Kind::Double, cpu()));
+    let loss = |m: &Rvae| m.deterministic_loss(&x);
+    let l0 = loss(&model);
+    l0.backward();
+    let vars = model.var_store().variables();
+    let mut checked = 0;
+    for name in [
+        "enc.0.weight",
+        "enc_mean.weight",
+        "dec_coord.weight",
+        "dec_latent.weight",
+        "dec.1.weight",
+        "dec_out.bias",
+        "enc_logsd.bias",
+    ] {
+        let v = vars[name].shallow_clone();
+        let grad = f64::try_from(v.grad().flatten(0, -1).get(0)).unwrap();
+        let eps = 1e-6;
+        let orig = f64::try_from(v.flatten(0, -1).get(0)).unwrap();
+        let _ = tch::no_grad(|| v.flatten(0, -1).get(0).fill_(orig + eps));
+        let up = f64::try_from(loss(&model)).unwrap();
+        let _ = tch::no_grad(|| v.flatten(0, -1).get(0).fill_(orig - eps));
+        let down = f64::try_from(loss(&model)).unwrap();
+        let _ = tch::no_grad(|| v.flatten(0, -1).get(0).fill_(orig));
+        let numeric = (up - down) / (2.0 * eps);
+        assert!(
+            (grad - numeric).abs() <= 1e-6 + 1e-4 * numeric.abs(),
+            "{name}: autograd {grad} vs finite differences {numeric}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 7);
+}
+
+/// A trained model, its windows, and the true angles and (y, x) shifts.
+type Disentangled = (Rvae, Array3<f32>, Vec<f64>, Vec<(f64, f64)>);
+
+fn disentangle_model(seed: u64) -> Disentangled {
+    let n = 1500;
+    let w = 16;
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
+    use rand::Rng;
+    let angles: Vec<f64> = (0..n).map(|_| rng.gen_range(-1.3..1.3)).collect();
+    let shifts: Vec<(f64, f64)> = (0..n).map(|_| (rng.gen_range(-1.5..1.5), rng.gen_range(-1.5..1.5))).collect();
+    let windows = l_motifs(w, &angles, &shifts);
+    tch::manual_seed(seed as i64);
+    let cfg =
+        RvaeConfig { window: w, hidden: 64, rotation_prior: 3.0, translation_prior: 0.3, ..RvaeConfig::default() };
+    let mut model = Rvae::new(cfg, cpu()).unwrap();
+    let train = RvaeTrainConfig {
+        epochs: 40,
+        batch: 50,
+        learning_rate: 2e-3,
+        holdout_fraction: 0.1,
+        seed,
+        ..RvaeTrainConfig::default()
+    };
+    train_rvae(&mut model, windows.view(), &train, &mut Silent).unwrap();
+    (model, windows, angles, shifts)
+}
+
+#[test]
+fn rotation_and_translation_are_disentangled() {
+    let (model, windows, angles, shifts) = disentangle_model(1);
+    let lat = model.encode(windows.view()).unwrap();
+    let got_angle: Vec<f64> = lat.mean.column(0).iter().map(|&v| v as f64).collect();
+    let rho = circular_correlation(&got_angle, &angles).abs();
+    assert!(rho >= 0.9, "circular correlation of encoded and true angles {rho:.3}");
+    for c in 3..5 {
+        let z: Vec<f64> = lat.mean.column(c).iter().map(|&v| v as f64).collect();
+        let r = pearson(&z, &angles);
+        assert!(r.abs() < 0.2, "content latent z{} follows the angle (r = {r:.3})", c - 2);
+    }
+    let dx: Vec<f64> = lat.mean.column(1).iter().map(|&v| v as f64).collect();
+    let dy: Vec<f64> = lat.mean.column(2).iter().map(|&v| v as f64).collect();
+    let (sy, sx): (Vec<f64>, Vec<f64>) = shifts.iter().copied().unzip();
+    // The grid's x runs to the right and its y up; either latent may take either axis.
+    let best = |v: &[f64]| pearson(v, &sx).abs().max(pearson(v, &sy).abs());
+    assert!(best(&dx) >= 0.9 && best(&dy) >= 0.9, "translation correlations {:.3}, {:.3}", best(&dx), best(&dy));
+}
+
+#[test]
+fn training_is_reproducible_and_models_round_trip() {
+    let windows = l_motifs(12, &[0.1, 0.5, -0.4, 1.0, 0.0, -1.2, 0.3, 0.8], &[(0.0, 0.0); 8]);
+    let windows = ndarray::concatenate(ndarray::Axis(0), &[windows.view(); 25]).unwrap();
+    let run = || {
+        tch::manual_seed(5);
+        let mut m = Rvae::new(RvaeConfig { window: 12, hidden: 32, ..RvaeConfig::default() }, cpu()).unwrap();
+        let cfg = RvaeTrainConfig { epochs: 2, batch: 40, seed: 5, ..RvaeTrainConfig::default() };
+        let report = train_rvae(&mut m, windows.view(), &cfg, &mut Silent).unwrap();
+        (m, report)
+    };
+    let (a, report) = run();
+    let (b, _) = run();
+    let (la, lb) = (a.encode(windows.view()).unwrap(), b.encode(windows.view()).unwrap());
+    assert_eq!(la, lb, "same seed, same data ⇒ same latents");
+    assert_eq!(report.train_windows + report.holdout_windows, 200);
+    assert_eq!(report.holdout_windows, 50);
+    assert!(report.epochs.iter().all(|e| e.holdout.is_some()));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rvae.h5");
+    atomvae::store::save_model_file(&path, "rvae", &a.to_stored()).unwrap();
+    let loaded =
+        Rvae::from_stored(&atomvae::store::load_model_file(&path, None, Some("rvae")).unwrap(), cpu()).unwrap();
+    assert_eq!(loaded.encode(windows.view()).unwrap(), la, "save → load → identical encodings");
+}
+
+#[test]
+fn decoding_with_and_without_pose_and_the_manifold() {
+    tch::manual_seed(2);
+    let model = Rvae::new(RvaeConfig { window: 10, hidden: 16, ..RvaeConfig::default() }, cpu()).unwrap();
+    let full = Array2::from_shape_vec((2, 5), vec![0.0, 0.0, 0.0, 0.5, -0.5, 1.2, 2.0, -1.0, 0.5, -0.5]).unwrap();
+    let with = model.decode(&full, true).unwrap();
+    let without = model.decode(&full, false).unwrap();
+    let content = model.decode(&full.slice(ndarray::s![.., 3..]).to_owned(), true).unwrap();
+    assert_eq!(with.dim(), (2, 10, 10));
+    assert_eq!(
+        with.index_axis(ndarray::Axis(0), 0),
+        without.index_axis(ndarray::Axis(0), 0),
+        "zero pose changes nothing"
+    );
+    assert_ne!(
+        with.index_axis(ndarray::Axis(0), 1),
+        without.index_axis(ndarray::Axis(0), 1),
+        "a pose turns and shifts"
+    );
+    assert_eq!(without, content, "ignoring the pose = decoding the content alone");
+    let (grid, axis) = model.manifold(4).unwrap();
+    assert_eq!(grid.dim(), (4, 4, 10, 10));
+    assert_eq!(axis.len(), 4);
+    assert!((axis[0] + 1.6449).abs() < 1e-4);
+    // The manifold's (row 0, column 2) is z = (axis[2], axis[0]).
+    let single = model.decode(&Array2::from_shape_vec((1, 2), vec![axis[2], axis[0]]).unwrap(), true).unwrap();
+    assert_eq!(grid.slice(ndarray::s![0, 2, .., ..]), single.index_axis(ndarray::Axis(0), 0));
+}
+
+#[test]
+fn bad_input_gets_clear_errors() {
+    let model = Rvae::new(RvaeConfig { window: 8, hidden: 8, ..RvaeConfig::default() }, cpu()).unwrap();
+    let e = model.encode(Array3::<f32>::zeros((0, 8, 8)).view()).unwrap_err().to_string();
+    assert!(e.contains("no windows"), "{e}");
+    let e = model.encode(Array3::<f32>::zeros((3, 10, 10)).view()).unwrap_err().to_string();
+    assert!(e.contains("windows of 10×10 px given to a model of 8×8"), "{e}");
+    let mut nan = Array3::<f32>::zeros((3, 8, 8));
+    nan[[2, 1, 1]] = f32::NAN;
+    let e = model.encode(nan.view()).unwrap_err().to_string();
+    assert!(e.contains("window 2 has a NaN"), "{e}");
+    let e = model.decode(&Array2::zeros((1, 4)), true).unwrap_err().to_string();
+    assert!(e.contains("latent vectors of length 4; this model takes 2 (content) or 5"), "{e}");
+    let mut cutter = atomvae::subimages::WindowCutter::new(
+        atomvae::subimages::WindowConfig { size_px: Some(64), ..Default::default() },
+        0.1,
+    )
+    .unwrap();
+    let e = cutter.add_frame(0, Array2::<f32>::zeros((32, 32)).view(), &[(0, 16.0, 16.0, 1)]).unwrap_err().to_string();
+    assert!(e.contains("does not fit"), "{e}");
+}
