@@ -77,8 +77,8 @@ fn main() {
     let mut notes = serde_json::Map::new();
     for &(w, epochs) in &plan {
         let windows = load_windows(&work.join(format!("windows_{w}.npy")));
-        tch::manual_seed(0);
-        let mut model = Rvae::new(RvaeConfig { window: w, ..RvaeConfig::default() }, tch::Device::Cpu).unwrap();
+        let mut model =
+            Rvae::new_seeded(RvaeConfig { window: w, ..RvaeConfig::default() }, tch::Device::Cpu, 0).unwrap();
         // As the peer: every window trains (its fit() holds none out), batch 100, lr 1e-4.
         let cfg = RvaeTrainConfig { epochs, batch: 100, holdout_fraction: 0.0, seed: 0, ..RvaeTrainConfig::default() };
         let report = train_rvae(&mut model, windows.view(), &cfg, &mut Silent).unwrap();
@@ -115,8 +115,8 @@ fn main() {
             higher_is_better: false,
         });
         // Held-out −ELBO of atomvae on windows it never saw (the peer reports none).
-        tch::manual_seed(0);
-        let mut held_model = Rvae::new(RvaeConfig { window: w, ..RvaeConfig::default() }, tch::Device::Cpu).unwrap();
+        let mut held_model =
+            Rvae::new_seeded(RvaeConfig { window: w, ..RvaeConfig::default() }, tch::Device::Cpu, 0).unwrap();
         let held_cfg = RvaeTrainConfig { holdout_fraction: 0.25, ..cfg.clone() };
         let held = train_rvae(&mut held_model, windows.view(), &held_cfg, &mut Silent).unwrap();
         let last = held.epochs.last().unwrap();

@@ -111,8 +111,7 @@ fn main() {
     let device = tch::Device::Cpu;
     // Training throughput: patches of 128² at 0.2 Å/px (25.6 Å, the field of view of the
     // peer's 256² patches at 0.104 Å/px), data simulated on the fly and included.
-    tch::manual_seed(0);
-    let mut fresh = Segmenter::new(SegmenterConfig::default(), device).unwrap();
+    let mut fresh = Segmenter::new_seeded(SegmenterConfig::default(), device, 0).unwrap();
     let train_cfg = SegmenterTrainConfig {
         epochs: 1,
         batches_per_epoch: if quick { 20 } else { 60 },

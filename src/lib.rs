@@ -7,6 +7,7 @@
 //! VAE → latent maps and dynamics. One module per step; see README.md.
 
 pub mod device;
+pub mod init;
 pub mod pipeline;
 pub mod progress;
 pub mod rvae;

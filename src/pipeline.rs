@@ -276,8 +276,7 @@ pub fn train_rvae_file(
     let started = now_utc();
     let windows = read_windows(file)?;
     let config = RvaeConfig { window: windows.dim().1, ..model_config.clone() };
-    tch::manual_seed(train_config.seed as i64);
-    let mut model = Rvae::new(config, device)?;
+    let mut model = Rvae::new_seeded(config, device, train_config.seed)?;
     let report = train_rvae(&mut model, windows.view(), train_config, progress)?;
     let mut stored = model.to_stored();
     stored.config["training"] = serde_json::json!({"train_config": train_config, "report": report});

@@ -23,8 +23,8 @@ fn unet_maps_frames_to_class_scores_of_the_same_size() {
 }
 
 fn tiny_training(seed: u64) -> (Segmenter, atomvae::segment::TrainReport) {
-    tch::manual_seed(seed as i64);
-    let mut seg = Segmenter::new(SegmenterConfig { base_channels: 4, ..SegmenterConfig::default() }, cpu()).unwrap();
+    let mut seg =
+        Segmenter::new_seeded(SegmenterConfig { base_channels: 4, ..SegmenterConfig::default() }, cpu(), seed).unwrap();
     let cfg = SegmenterTrainConfig {
         epochs: 3,
         batches_per_epoch: 12,

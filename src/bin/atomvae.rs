@@ -718,7 +718,6 @@ fn train_segmenter_cmd(args: &TrainSegmenterArgs, cancel: &CancelFlag) -> Result
         tch::set_num_threads(args.threads);
     }
     let device = args.common.device.resolve()?;
-    tch::manual_seed(args.common.seed as i64);
     let model_cfg = SegmenterConfig {
         base_channels: args.base_channels,
         depth: args.depth,
@@ -735,7 +734,7 @@ fn train_segmenter_cmd(args: &TrainSegmenterArgs, cancel: &CancelFlag) -> Result
         seed: args.common.seed,
         ..SegmenterTrainConfig::default()
     };
-    let mut segmenter = Segmenter::new(model_cfg, device)?;
+    let mut segmenter = Segmenter::new_seeded(model_cfg, device, args.common.seed)?;
     let mut progress = BarProgress::new(cancel);
     let mut save_error = None;
     let report = train_segmenter(&mut segmenter, &train_cfg, &mut progress, |epoch, model, report| {

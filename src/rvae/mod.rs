@@ -156,6 +156,14 @@ fn to_array2(t: &Tensor) -> Array2<f32> {
 }
 
 impl Rvae {
+    /// A freshly initialised model, its weights drawn from `seed`.
+    pub fn new_seeded(config: RvaeConfig, device: tch::Device, seed: u64) -> Result<Self, RvaeError> {
+        let model = Self::new(config, device)?;
+        crate::init::seeded_init(&model.vs, seed);
+        Ok(model)
+    }
+
+    /// A model to be filled with stored weights (its initial weights are arbitrary).
     pub fn new(config: RvaeConfig, device: tch::Device) -> Result<Self, RvaeError> {
         if !(4..=256).contains(&config.window) || config.hidden < 1 || config.encoder_layers == 0 {
             return Err(RvaeError::BadModel(format!("unusable rVAE configuration {config:?}")));
@@ -226,11 +234,15 @@ impl Rvae {
     }
 
     /// One stochastic pass over (b, w·w) windows: per-window −ELBO and its terms.
-    pub(crate) fn pass(&self, x: &Tensor, sample: bool) -> Pass {
+    /// `noise`: standard normal draws (b, 3 + k) for the reparameterisation; None
+    /// evaluates at the posterior means.
+    pub(crate) fn pass(&self, x: &Tensor, noise: Option<&Tensor>) -> Pass {
         let w = self.config.window as i64;
         let (mean, logsd) = self.encoder.forward(x, w);
-        let sd = logsd.exp();
-        let z = if sample { &mean + &sd * mean.randn_like() } else { mean.shallow_clone() };
+        let z = match noise {
+            Some(eps) => &mean + logsd.exp() * eps.to_kind(mean.kind()),
+            None => mean.shallow_clone(),
+        };
         let (angle, shift, content) = self.pose_and_content(&z);
         let coords = transform_grid(&self.grid, &angle, shift.as_ref());
         let recon = self.decoder.forward(&coords, &content);
@@ -252,7 +264,7 @@ impl Rvae {
     /// Mean −ELBO of (b, w·w) windows at the posterior means (no sampling): a smooth
     /// function of the weights, for gradient checks.
     pub fn deterministic_loss(&self, x: &Tensor) -> Tensor {
-        self.pass(x, false).loss.mean(x.kind())
+        self.pass(x, None).loss.mean(x.kind())
     }
 
     /// Switches weights and grid to `kind` (e.g. Double for gradient checks).
@@ -267,13 +279,17 @@ impl Rvae {
         Ok(tch::no_grad(|| self.evaluate_tensor(&x, 500)))
     }
 
+    /// One sample of q per window, drawn from a fixed seed so that the figure is
+    /// reproducible.
     pub(crate) fn evaluate_tensor(&self, x: &Tensor, chunk: i64) -> ElboTerms {
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0x5EED);
         let n = x.size()[0];
         let mut sums = [0.0f64; 5];
         let mut start = 0;
         while start < n {
             let len = chunk.min(n - start);
-            let p = self.pass(&x.narrow(0, start, len), true);
+            let eps = crate::init::normal_tensor(&mut rng, len, 3 + self.config.latent_dim as i64, self.device);
+            let p = self.pass(&x.narrow(0, start, len), Some(&eps));
             sums[0] += p.loss.sum(Kind::Double).double_value(&[]);
             for (i, t) in p.terms.iter().enumerate() {
                 sums[i + 1] += t.sum(Kind::Double).double_value(&[]);

@@ -84,7 +84,6 @@ pub fn train_rvae(
     let hold_idx = Tensor::from_slice(&order[..n_hold]).to_device(device);
     let train_idx: Vec<i64> = order[n_hold..].to_vec();
     let holdout = (n_hold > 0).then(|| x.index_select(0, &hold_idx));
-    tch::manual_seed(config.seed as i64);
     let mut opt = nn::Adam::default()
         .build(model.var_store_mut(), config.learning_rate)
         .map_err(|e| RvaeError::BadModel(e.to_string()))?;
@@ -111,7 +110,8 @@ pub fn train_rvae(
             let mut start = 0;
             while start < b {
                 let len = micro.min(b - start);
-                let p = model.pass(&xb.narrow(0, start, len), true);
+                let eps = crate::init::normal_tensor(&mut rng, len, 3 + model.config().latent_dim as i64, device);
+                let p = model.pass(&xb.narrow(0, start, len), Some(&eps));
                 // Mean over the whole batch: each micro-batch adds its share.
                 (p.loss.sum(Kind::Float) / b as f64).backward();
                 sums[0] += p.loss.sum(Kind::Double).double_value(&[]);

@@ -102,7 +102,14 @@ impl std::fmt::Debug for Segmenter {
 }
 
 impl Segmenter {
-    /// A freshly initialised (untrained) network.
+    /// A freshly initialised (untrained) network, its weights drawn from `seed`.
+    pub fn new_seeded(config: SegmenterConfig, device: tch::Device, seed: u64) -> Result<Self, SegmentError> {
+        let seg = Self::new(config, device)?;
+        crate::init::seeded_init(&seg.vs, seed);
+        Ok(seg)
+    }
+
+    /// A network to be filled with stored weights (its initial weights are arbitrary).
     pub fn new(config: SegmenterConfig, device: tch::Device) -> Result<Self, SegmentError> {
         if config.class_names.len() < 2 || config.depth == 0 || config.depth > 6 || config.base_channels < 1 {
             return Err(SegmentError::BadModel(format!("unusable segmenter configuration {config:?}")));
