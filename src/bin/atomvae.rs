@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use atomvae::device::DeviceChoice;
 use atomvae::progress::{CancelFlag, Progress};
-use atomvae::rvae::{EncoderKind, RvaeConfig, RvaeTrainConfig};
+use atomvae::rvae::{EncoderKind, Precision, RvaeConfig, RvaeTrainConfig};
 use atomvae::segment::{train_segmenter, AtomFinderConfig, Segmenter, SegmenterConfig, SegmenterTrainConfig};
 use atomvae::sim::{MovieParams, SimParams, Simulator, CLASS_NAMES};
 use atomvae::store::{now_utc, AnalysisFile, FrameStack, MovieMeta, MovieWriter, StepRecord};
@@ -243,7 +243,7 @@ struct TrainRvaeArgs {
     /// Windows per batch.
     #[arg(long, default_value_t = RvaeTrainConfig::default().batch)]
     batch: usize,
-    /// Windows per forward/backward pass inside a batch (0 = whole batch; same result).
+    /// Windows per forward/backward pass inside a batch (0 = automatic; same result).
     #[arg(long, default_value_t = RvaeTrainConfig::default().micro_batch)]
     micro_batch: usize,
     /// Adam learning rate.
@@ -270,6 +270,9 @@ struct TrainRvaeArgs {
     /// Encoder: mlp (two tanh layers of 128, for probability windows) or conv (raw windows).
     #[arg(long, default_value = "mlp", value_parser = parse_choice::<EncoderKind>)]
     encoder: EncoderKind,
+    /// Decoder arithmetic: auto (bf16 where the CPU multiplies it natively), fp32 or bf16.
+    #[arg(long, default_value = "auto", value_parser = parse_choice::<Precision>)]
+    precision: Precision,
     /// libtorch threads (0 = libtorch's default).
     #[arg(long, default_value_t = 0)]
     threads: i32,
@@ -583,6 +586,7 @@ fn train_rvae_cmd(args: &TrainRvaeArgs, cancel: &CancelFlag) -> Result<()> {
         learning_rate: args.learning_rate,
         holdout_fraction: args.holdout,
         early_stop_patience: args.early_stop,
+        precision: args.precision,
         seed: args.common.seed,
     };
     let (_, report) =
@@ -680,6 +684,7 @@ fn default_train_rvae(file: &Path, common: &CommonArgs) -> TrainRvaeArgs {
         translation_prior: m.translation_prior,
         no_translation: !m.translation,
         encoder: m.encoder,
+        precision: t.precision,
         threads: 0,
         common: common.clone(),
     }

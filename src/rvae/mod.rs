@@ -15,7 +15,7 @@ mod model;
 mod train;
 
 pub use model::{coordinate_grid, transform_grid, Decoder, Dense, Encoder};
-pub use train::{train_rvae, EpochRecord, RvaeTrainConfig, RvaeTrainReport};
+pub use train::{auto_micro_batch, train_rvae, EpochRecord, RvaeTrainConfig, RvaeTrainReport};
 
 use ndarray::{Array2, Array3, Array4, ArrayView3};
 use serde::{Deserialize, Serialize};
@@ -24,6 +24,36 @@ use tch::{nn, Kind, Tensor};
 use crate::store::StoredModel;
 
 pub const MODEL_KIND: &str = "rvae";
+
+/// Arithmetic of the decoder's per-pixel layers during training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// bf16 on CPUs that multiply it natively (AMX / AVX-512 BF16), else f32.
+    #[default]
+    Auto,
+    Fp32,
+    /// bf16 activations and matrix products with f32 weights, loss and optimiser.
+    Bf16,
+}
+
+/// True when this CPU multiplies bf16 natively (Linux: from /proc/cpuinfo).
+pub fn cpu_has_native_bf16() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .map(|s| s.lines().any(|l| l.starts_with("flags") && (l.contains(" amx_bf16") || l.contains(" avx512_bf16"))))
+        .unwrap_or(false)
+}
+
+impl Precision {
+    pub fn kind_for(self, device: tch::Device) -> Kind {
+        match self {
+            Self::Fp32 => Kind::Float,
+            Self::Bf16 => Kind::BFloat16,
+            Self::Auto if device == tch::Device::Cpu && cpu_has_native_bf16() => Kind::BFloat16,
+            Self::Auto => Kind::Float,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RvaeError {
@@ -265,6 +295,11 @@ impl Rvae {
     /// function of the weights, for gradient checks.
     pub fn deterministic_loss(&self, x: &Tensor) -> Tensor {
         self.pass(x, None).loss.mean(x.kind())
+    }
+
+    /// Element type of the decoder's per-pixel layers (see [`Precision`]).
+    pub fn set_decoder_compute(&mut self, kind: Kind) {
+        self.decoder.set_compute(kind);
     }
 
     /// Switches weights and grid to `kind` (e.g. Double for gradient checks).

@@ -99,6 +99,9 @@ pub struct Decoder {
     latent: Option<Dense>,
     hidden: Vec<Dense>,
     out: Dense,
+    /// Element type of the per-pixel hidden layers (f32, or bf16 with f32 master
+    /// weights where the CPU multiplies bf16 natively).
+    compute: Kind,
 }
 
 impl Decoder {
@@ -107,22 +110,40 @@ impl Decoder {
         let latent =
             (cfg.latent_dim > 0).then(|| Dense::new(p / "dec_latent", cfg.latent_dim as i64, cfg.hidden, false));
         let hidden = (0..cfg.decoder_layers).map(|i| Dense::new(p / "dec" / i, cfg.hidden, cfg.hidden, true)).collect();
-        Self { coord, latent, hidden, out: Dense::new(p / "dec_out", cfg.hidden, 1, true) }
+        Self { coord, latent, hidden, out: Dense::new(p / "dec_out", cfg.hidden, 1, true), compute: Kind::Float }
+    }
+
+    pub fn set_compute(&mut self, kind: Kind) {
+        self.compute = kind;
     }
 
     /// Intensities at `coords` (batch, P, 2) given content `z` (batch, k) → (batch, P).
     pub fn forward(&self, coords: &Tensor, z: &Tensor) -> Tensor {
         let (b, p) = (coords.size()[0], coords.size()[1]);
-        let mut h = self.coord.forward(coords);
+        let out_kind = coords.kind();
+        let k = (self.compute == Kind::BFloat16 && out_kind != Kind::BFloat16).then_some(Kind::BFloat16);
+        // Weights in the compute type (f32 master copies stay with the optimiser).
+        let w = |d: &Dense| match k {
+            None => (d.ws.shallow_clone(), d.bs.as_ref().map(|b| b.shallow_clone())),
+            Some(kind) => (d.ws.to_kind(kind), d.bs.as_ref().map(|b| b.to_kind(kind))),
+        };
+        let cast = |t: Tensor| match k {
+            None => t,
+            Some(kind) => t.to_kind(kind),
+        };
+        let (wc, bc) = w(&self.coord);
+        let mut h = cast(coords.shallow_clone()).linear(&wc, bc.as_ref());
         if let Some(lat) = &self.latent {
             // z's share of the first layer: once per window, broadcast over its pixels.
-            h += lat.forward(z).unsqueeze(1);
+            h += cast(lat.forward(z)).unsqueeze(1);
         }
         let mut h = h.tanh().view([b * p, -1]);
         for layer in &self.hidden {
-            h = layer.forward(&h).tanh();
+            let (wl, bl) = w(layer);
+            h = h.linear(&wl, bl.as_ref()).tanh();
         }
-        self.out.forward(&h).view([b, p])
+        let (wo, bo) = w(&self.out);
+        h.linear(&wo, bo.as_ref()).to_kind(out_kind).view([b, p])
     }
 }
 

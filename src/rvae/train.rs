@@ -20,8 +20,11 @@ use crate::progress::Progress;
 pub struct RvaeTrainConfig {
     pub epochs: usize,
     pub batch: usize,
-    /// Windows per forward/backward pass inside a batch (0 = the whole batch).
+    /// Windows per forward/backward pass inside a batch (0 = automatic: about 8k
+    /// pixels per pass, which keeps the decoder's activations in the CPU caches).
     pub micro_batch: usize,
+    /// Arithmetic of the decoder's per-pixel layers.
+    pub precision: super::Precision,
     pub learning_rate: f64,
     /// Fraction of windows held out (the paper's text: 25 %; its notebook: 15 %).
     pub holdout_fraction: f64,
@@ -35,7 +38,8 @@ impl Default for RvaeTrainConfig {
         Self {
             epochs: 30,
             batch: 100,
-            micro_batch: 25,
+            micro_batch: 0,
+            precision: super::Precision::Auto,
             learning_rate: 1e-4,
             holdout_fraction: 0.25,
             early_stop_patience: 0,
@@ -59,6 +63,13 @@ pub struct RvaeTrainReport {
     pub train_windows: usize,
     pub holdout_windows: usize,
     pub stopped_early: bool,
+}
+
+/// Windows per pass for automatic micro-batching: ≈ 8k pixels in f32, ≈ 16k in
+/// bf16 (measured best on 2-core AVX-512/AMX machines), at least one.
+pub fn auto_micro_batch(window: usize, compute: Kind) -> usize {
+    let pixels = if compute == Kind::BFloat16 { 16_384 } else { 8_192 };
+    (pixels / (window * window)).max(1)
 }
 
 /// Trains `model` on `windows` (N, w, w).
@@ -88,6 +99,9 @@ pub fn train_rvae(
         .build(model.var_store_mut(), config.learning_rate)
         .map_err(|e| RvaeError::BadModel(e.to_string()))?;
     let batches_per_epoch = train_idx.len().div_ceil(config.batch);
+    let compute = config.precision.kind_for(device);
+    model.set_decoder_compute(compute);
+    log::debug!("rVAE decoder computes in {compute:?}");
     let mut report = RvaeTrainReport { train_windows: train_idx.len(), holdout_windows: n_hold, ..Default::default() };
     let mut best = f64::INFINITY;
     let mut since_best = 0;
@@ -101,11 +115,16 @@ pub fn train_rvae(
         for batch in shuffled.chunks(config.batch) {
             if progress.cancelled() {
                 progress.finish();
+                model.set_decoder_compute(Kind::Float);
                 return Err(RvaeError::Cancelled);
             }
             let xb = x.index_select(0, &Tensor::from_slice(batch).to_device(device));
             let b = batch.len() as i64;
-            let micro = if config.micro_batch == 0 { b } else { config.micro_batch as i64 };
+            let micro = if config.micro_batch == 0 {
+                auto_micro_batch(model.config().window, compute)
+            } else {
+                config.micro_batch
+            } as i64;
             opt.zero_grad();
             let mut start = 0;
             while start < b {
@@ -162,5 +181,6 @@ pub fn train_rvae(
         }
     }
     progress.finish();
+    model.set_decoder_compute(Kind::Float);
     Ok(report)
 }
