@@ -100,3 +100,20 @@ pub fn write_results(name: &str, comparisons: &[Comparison], measurements: &[Mea
     println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
     println!("wrote {}", path.display());
 }
+
+/// The python that has AtomAI installed (../shared/anchors/README.md), from
+/// $ATOMAI_PYTHON or /opt/venvs/atomai.
+pub fn peer_python() -> PathBuf {
+    std::env::var_os("ATOMAI_PYTHON").map(PathBuf::from).unwrap_or_else(|| "/opt/venvs/atomai/bin/python".into())
+}
+
+/// Peak resident memory of this process so far (MiB).
+pub fn vm_hwm_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kib| kib / 1024.0)
+        .unwrap_or(f64::NAN)
+}

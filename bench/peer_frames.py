@@ -5,11 +5,11 @@ normalised as the peer's harness feeds them, and atoms.csv (frame, y, x, class
 with 1 = C, 2 = Si)."""
 
 import argparse
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
+
+from peer_synth import load_synth
 
 
 def main():
@@ -19,10 +19,7 @@ def main():
     ap.add_argument("--frames", type=int, default=10)
     ap.add_argument("--first-seed", type=int, default=5000)
     args = ap.parse_args()
-    spec = importlib.util.spec_from_file_location("peer_synth", args.synth)
-    synth = importlib.util.module_from_spec(spec)
-    sys.modules["peer_synth"] = synth
-    spec.loader.exec_module(synth)
+    synth = load_synth(args.synth)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     frames, rows = [], []

@@ -2,10 +2,10 @@
 side-by-side simulator benchmark. Prints one JSON line: seconds per frame."""
 
 import argparse
-import importlib.util
 import json
-import sys
 import time
+
+from peer_synth import load_synth
 
 
 def main():
@@ -15,10 +15,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    spec = importlib.util.spec_from_file_location("peer_synth", args.synth)
-    synth = importlib.util.module_from_spec(spec)
-    sys.modules["peer_synth"] = synth  # dataclasses look their module up here
-    spec.loader.exec_module(synth)
+    synth = load_synth(args.synth)
     params = synth.FrameParams(size=(args.size, args.size))
     synth.make_frame(args.seed, params)  # warm-up: imports, allocator
     times = []

@@ -6,11 +6,11 @@ numpy.random.default_rng(0). Output: windows_<w>.npy (N, w, w) float32.
 Run with the python that has atomai installed."""
 
 import argparse
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
+
+from peer_synth import load_synth
 
 
 def main():
@@ -23,10 +23,7 @@ def main():
     args = ap.parse_args()
     import atomai as aoi
 
-    spec = importlib.util.spec_from_file_location("peer_synth", args.synth)
-    synth = importlib.util.module_from_spec(spec)
-    sys.modules["peer_synth"] = synth
-    spec.loader.exec_module(synth)
+    synth = load_synth(args.synth)
     movie = synth.make_movie(7, n_frames=args.frames, p=synth.FrameParams())
 
     def minmax(a):

@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
@@ -16,20 +15,6 @@ use atomvae::progress::Silent;
 use atomvae::rvae::{train_rvae, Rvae, RvaeConfig, RvaeTrainConfig};
 use common::{median, Comparison, Measurement};
 use serde_json::json;
-
-fn peer_python() -> PathBuf {
-    std::env::var_os("ATOMAI_PYTHON").map(PathBuf::from).unwrap_or_else(|| "/opt/venvs/atomai/bin/python".into())
-}
-
-fn vm_hwm_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map(|kib| kib / 1024.0)
-        .unwrap_or(f64::NAN)
-}
 
 fn load_windows(path: &std::path::Path) -> ndarray::Array3<f32> {
     let mut stack = atomvae::store::FrameStack::open(path, None).expect("windows npy");
@@ -52,7 +37,7 @@ fn main() {
 
     // The peer, measured in this run.
     let peer_json = work.join("atomai_rvae.json");
-    let status = Command::new(peer_python())
+    let status = Command::new(common::peer_python())
         .arg(common::anchors_dir().join("bench_atomai.py"))
         .args(["--skip", "seg", "--threads", "2", "--rvae-n", &n.to_string(), "--rvae-windows", &windows_arg])
         .args(["--rvae-epochs", &epochs_arg, "--workdir", work.join("atomai").to_str().unwrap()])
@@ -63,7 +48,7 @@ fn main() {
     let peer: serde_json::Value = serde_json::from_slice(&std::fs::read(&peer_json).unwrap()).unwrap();
 
     // The same windows for atomvae.
-    let st = Command::new(peer_python())
+    let st = Command::new(common::peer_python())
         .arg(common::repo_root().join("bench/peer_windows.py"))
         .args(["--synth", common::anchors_dir().join("synth.py").to_str().unwrap(), "--out", work.to_str().unwrap()])
         .args(["--n", &n.to_string(), "--windows", &windows_arg])
@@ -136,7 +121,7 @@ fn main() {
     comparisons.push(Comparison {
         name: "peak_rss_mib".into(),
         unit: "MiB (whole run)".into(),
-        atomvae: vm_hwm_mib(),
+        atomvae: common::vm_hwm_mib(),
         atomai: peer["ru_maxrss_MiB"].as_f64().unwrap_or(f64::NAN),
         higher_is_better: false,
     });

@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
@@ -19,25 +18,11 @@ use atomvae::sim::TruthAtom;
 use common::{median, Comparison, Measurement};
 use serde_json::{json, Value};
 
-fn vm_hwm_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map(|kib| kib / 1024.0)
-        .unwrap_or(f64::NAN)
-}
-
-fn peer_python() -> PathBuf {
-    std::env::var_os("ATOMAI_PYTHON").map(PathBuf::from).unwrap_or_else(|| "/opt/venvs/atomai/bin/python".into())
-}
-
 fn run_peer(quick: bool, work: &std::path::Path) -> (Value, &'static str) {
     let harness = common::anchors_dir().join("bench_atomai.py");
     let out = work.join("atomai_seg.json");
     let iters = if quick { "30" } else { "100" };
-    let status = Command::new(peer_python())
+    let status = Command::new(common::peer_python())
         .args([harness.to_str().unwrap(), "--skip", "rvae", "--threads", "2", "--seg-iters", iters])
         .args(["--infer-stack", "10", "--infer-repeats", "3", "--stack-repeats", "1"])
         .args(["--workdir", work.join("atomai").to_str().unwrap(), "--json", out.to_str().unwrap()])
@@ -156,7 +141,7 @@ fn main() {
         "si_precision": if si_found > 0.0 { si_hit / si_found } else { 1.0 },
         "n_gt": tp + fnn,
     });
-    let ours_rss = vm_hwm_mib();
+    let ours_rss = common::vm_hwm_mib();
 
     let pv = |path: &[&str]| path.iter().fold(&peer, |v, k| &v[*k]).as_f64().unwrap_or(f64::NAN);
     let comparisons = vec![

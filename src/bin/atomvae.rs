@@ -652,6 +652,19 @@ fn run_step(step: &str, args: &StepArgs) -> Result<()> {
     Err(not_yet(step))
 }
 
+/// `atoms` with every option at its default.
+fn default_atoms(file: &Path, common: &CommonArgs) -> AtomsArgs {
+    let d = AtomFinderConfig::default();
+    AtomsArgs {
+        file: file.to_path_buf(),
+        threshold: d.threshold,
+        border: d.border,
+        merge_distance: d.merge_distance,
+        min_area: d.min_area,
+        common: common.clone(),
+    }
+}
+
 /// `subimages` with every option at its default.
 fn default_subimages(file: &Path, common: &CommonArgs) -> SubimagesArgs {
     let d = WindowConfig::default();
@@ -693,18 +706,7 @@ fn default_train_rvae(file: &Path, common: &CommonArgs) -> TrainRvaeArgs {
 fn analyze(args: &ImportArgs, cancel: &CancelFlag) -> Result<()> {
     import(args, cancel)?;
     segment_cmd(&SegmentArgs { file: args.out.clone(), model: None, common: args.common.clone() }, cancel)?;
-    let finder = AtomFinderConfig::default();
-    atoms_cmd(
-        &AtomsArgs {
-            file: args.out.clone(),
-            threshold: finder.threshold,
-            border: finder.border,
-            merge_distance: finder.merge_distance,
-            min_area: finder.min_area,
-            common: args.common.clone(),
-        },
-        cancel,
-    )?;
+    atoms_cmd(&default_atoms(&args.out, &args.common), cancel)?;
     subimages_cmd(
         &SubimagesArgs { size_angstrom: args.window_angstrom, ..default_subimages(&args.out, &args.common) },
         cancel,
@@ -865,28 +867,28 @@ fn demo(out_dir: &Path, seed: u64, cancel: &CancelFlag) -> Result<()> {
     import(&args, cancel)?;
     let common = CommonArgs { device: DeviceChoice::Auto, seed };
     segment_cmd(&SegmentArgs { file: analysis_path.clone(), model: None, common: common.clone() }, cancel)?;
-    let finder = AtomFinderConfig { border: 8.0, ..AtomFinderConfig::default() };
-    atoms_cmd(
-        &AtomsArgs {
-            file: analysis_path.clone(),
-            threshold: finder.threshold,
-            border: finder.border,
-            merge_distance: finder.merge_distance,
-            min_area: finder.min_area,
-            common,
-        },
-        cancel,
-    )?;
+    atoms_cmd(&AtomsArgs { border: 8.0, ..default_atoms(&analysis_path, &common) }, cancel)?;
     let file = AnalysisFile::open(&analysis_path)?;
     let atoms = file.read_atoms()?.unwrap_or_default();
     let si = atoms.class.iter().filter(|&&c| c == 2).count();
     println!(
-        "demo: segmented {} frames with the embedded model: {} atoms ({si} Si) → {}",
+        "demo: segmented {} frames with the embedded model: {} atoms ({si} Si)",
         file.info().frames[0],
-        atoms.len(),
+        atoms.len()
+    );
+    subimages_cmd(&default_subimages(&analysis_path, &common), cancel)?;
+    train_rvae_cmd(&TrainRvaeArgs { epochs: 10, ..default_train_rvae(&analysis_path, &common) }, cancel)?;
+    encode_cmd(&StepArgs { file: analysis_path.clone(), common: common.clone() })?;
+    let file = AnalysisFile::open(&analysis_path)?;
+    println!(
+        "demo: rVAE trained on {} windows and every window encoded (angle, dx, dy, z1, z2) → {}",
+        file.info().windows.unwrap_or(0),
         analysis_path.display()
     );
-    println!("demo: the rVAE and the figures join here as they are built");
+    println!(
+        "demo: the figures (report) join here when they are built; `atomvae inspect {}` lists the contents",
+        analysis_path.display()
+    );
     Ok(())
 }
 

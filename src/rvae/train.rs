@@ -82,6 +82,7 @@ pub fn train_rvae(
     if config.batch == 0 || !(0.0..1.0).contains(&config.holdout_fraction) || config.learning_rate <= 0.0 {
         return Err(RvaeError::BadInput(format!("unusable training settings {config:?}")));
     }
+    crate::device::tune_allocator();
     let x = model.windows_tensor(windows)?;
     let n = x.size()[0] as usize;
     let mut order: Vec<i64> = (0..n as i64).collect();

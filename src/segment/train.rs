@@ -218,6 +218,7 @@ pub fn train_segmenter(
             4 << segmenter.config.depth
         )));
     }
+    crate::device::tune_allocator();
     let device = segmenter.device;
     let model_cfg = segmenter.config.clone();
     let mut holdout_rng = ChaCha8Rng::seed_from_u64(config.seed);
