@@ -8,8 +8,9 @@ use rand_chacha::ChaCha8Rng;
 use tch::{nn, Tensor};
 
 /// Redraws every weight of ≥ 2 dimensions, and the bias beside it, uniformly in
-/// ±1/√fan_in (PyTorch's default bound), in the order of the variable names.
-/// Other variables (batch-norm scales, shifts and statistics) keep their constants.
+/// ±1/√fan_in (PyTorch's default bound), in the order of the variable names; sets
+/// the other scales (`*.weight`, batch norm) to 1 and shifts (`*.bias`) to 0, as
+/// PyTorch does. Running statistics are left as they are.
 pub fn seeded_init(vs: &nn::VarStore, seed: u64) {
     let vars = vs.variables();
     let mut names: Vec<&String> = vars.keys().collect();
@@ -24,9 +25,15 @@ pub fn seeded_init(vs: &nn::VarStore, seed: u64) {
             } else if let Some(stem) = name.strip_suffix(".bias").or_else(|| name.strip_suffix("bias")) {
                 match vars.get(&format!("{stem}.weight")).or_else(|| vars.get(&format!("{stem}weight"))) {
                     Some(w) if w.dim() >= 2 => w.size()[1..].iter().product::<i64>(),
-                    _ => continue,
+                    _ => {
+                        let _ = t.shallow_clone().fill_(0.0);
+                        continue;
+                    }
                 }
             } else {
+                if name.ends_with("weight") {
+                    let _ = t.shallow_clone().fill_(1.0);
+                }
                 continue;
             };
             let bound = 1.0 / (fan_in.max(1) as f32).sqrt();

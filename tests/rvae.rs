@@ -262,3 +262,25 @@ fn bad_input_gets_clear_errors() {
     let e = cutter.add_frame(0, Array2::<f32>::zeros((32, 32)).view(), &[(0, 16.0, 16.0, 1)]).unwrap_err().to_string();
     assert!(e.contains("does not fit"), "{e}");
 }
+
+#[test]
+fn bf16_decoder_arithmetic_trains_as_well_as_f32() {
+    let angles: Vec<f64> = (0..300).map(|k| (k as f64 * 0.37).sin() * 1.2).collect();
+    let windows = l_motifs(16, &angles, &vec![(0.0, 0.0); 300]);
+    let run = |precision| {
+        let mut m = Rvae::new_seeded(RvaeConfig { window: 16, hidden: 32, ..RvaeConfig::default() }, cpu(), 9).unwrap();
+        let cfg = RvaeTrainConfig {
+            epochs: 4,
+            batch: 50,
+            learning_rate: 2e-3,
+            precision,
+            holdout_fraction: 0.2,
+            seed: 9,
+            ..RvaeTrainConfig::default()
+        };
+        let report = train_rvae(&mut m, windows.view(), &cfg, &mut Silent).unwrap();
+        report.epochs.last().unwrap().holdout.unwrap().neg_elbo
+    };
+    let (f32_elbo, bf16_elbo) = (run(atomvae::rvae::Precision::Fp32), run(atomvae::rvae::Precision::Bf16));
+    assert!((bf16_elbo - f32_elbo).abs() < 0.03 * f32_elbo, "held-out −ELBO f32 {f32_elbo:.4} vs bf16 {bf16_elbo:.4}");
+}

@@ -37,8 +37,12 @@ pub enum Precision {
     Bf16,
 }
 
-/// True when this CPU multiplies bf16 natively (Linux: from /proc/cpuinfo).
+/// True when this CPU multiplies bf16 natively (Linux: from /proc/cpuinfo). The
+/// environment variable `ATOMVAE_NO_BF16` (any value) says no, for comparisons.
 pub fn cpu_has_native_bf16() -> bool {
+    if std::env::var_os("ATOMVAE_NO_BF16").is_some() {
+        return false;
+    }
     std::fs::read_to_string("/proc/cpuinfo")
         .map(|s| s.lines().any(|l| l.starts_with("flags") && (l.contains(" amx_bf16") || l.contains(" avx512_bf16"))))
         .unwrap_or(false)
