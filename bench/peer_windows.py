@@ -9,7 +9,6 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-
 from peer_synth import load_synth
 
 
