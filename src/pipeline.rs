@@ -153,7 +153,7 @@ pub fn find_atoms_file(
     Ok(table)
 }
 
-use crate::rvae::{train_rvae, Rvae, RvaeConfig, RvaeError, RvaeTrainConfig, RvaeTrainReport};
+use crate::rvae::{train_rvae_tensor, Rvae, RvaeConfig, RvaeError, RvaeTrainConfig, RvaeTrainReport};
 use crate::subimages::{SubimageError, WindowConfig, WindowCutter, WindowSource, Windows};
 
 impl From<RvaeError> for PipelineError {
@@ -258,10 +258,41 @@ pub fn cut_windows_file(
 /// Reads `/subimages/windows`.
 pub fn read_windows(file: &AnalysisFile) -> Result<ndarray::Array3<f32>, PipelineError> {
     let reader = hdf5::File::open(file.path()).map_err(h5(file))?;
-    let ds = reader.dataset("subimages/windows").map_err(|_| {
+    Ok(windows_dataset(file, &reader)?.read::<f32, ndarray::Ix3>().map_err(h5(file))?)
+}
+
+fn windows_dataset(file: &AnalysisFile, reader: &hdf5::File) -> Result<hdf5::Dataset, PipelineError> {
+    reader.dataset("subimages/windows").map_err(|_| {
         PipelineError::Missing(format!("{}: no /subimages yet; run `subimages` first", file.path().display()))
-    })?;
-    Ok(ds.read::<f32, ndarray::Ix3>().map_err(h5(file))?)
+    })
+}
+
+/// Reads `/subimages/windows` chunk by chunk straight into one (N, w·w) CPU tensor,
+/// so that only one copy of the (possibly ~1 GB) window stack is ever held.
+pub fn read_windows_tensor(file: &AnalysisFile) -> Result<(tch::Tensor, usize), PipelineError> {
+    let reader = hdf5::File::open(file.path()).map_err(h5(file))?;
+    let ds = windows_dataset(file, &reader)?;
+    let shape = ds.shape();
+    let [n, h, w] = <[usize; 3]>::try_from(shape.as_slice())
+        .map_err(|_| PipelineError::Missing(format!("/subimages/windows has shape {shape:?}, not (N, w, w)")))?;
+    if h != w || n == 0 {
+        return Err(PipelineError::Missing(format!("/subimages/windows has shape {shape:?}, not (N ≥ 1, w, w)")));
+    }
+    let out = tch::Tensor::zeros([n as i64, (w * w) as i64], (tch::Kind::Float, tch::Device::Cpu));
+    let chunk = 4096;
+    let mut start = 0;
+    while start < n {
+        let len = chunk.min(n - start);
+        let part: ndarray::Array3<f32> = ds.read_slice(s![start..start + len, .., ..]).map_err(h5(file))?;
+        if let Some(k) = part.iter().position(|v| !v.is_finite()) {
+            return Err(PipelineError::Missing(format!("window {} has a NaN or infinite pixel", start + k / (w * w))));
+        }
+        let values: Vec<f32> = part.into_iter().collect();
+        out.narrow(0, start as i64, len as i64)
+            .copy_(&tch::Tensor::from_slice(&values).view([len as i64, (w * w) as i64]));
+        start += len;
+    }
+    Ok((out, w))
 }
 
 /// Step 4: an rVAE trained on `/subimages`, stored as `/models/rvae` with its
@@ -274,10 +305,10 @@ pub fn train_rvae_file(
     progress: &mut dyn Progress,
 ) -> Result<(Rvae, RvaeTrainReport), PipelineError> {
     let started = now_utc();
-    let windows = read_windows(file)?;
-    let config = RvaeConfig { window: windows.dim().1, ..model_config.clone() };
+    let (windows, w) = read_windows_tensor(file)?;
+    let config = RvaeConfig { window: w, ..model_config.clone() };
     let mut model = Rvae::new_seeded(config, device, train_config.seed)?;
-    let report = train_rvae(&mut model, windows.view(), train_config, progress)?;
+    let report = train_rvae_tensor(&mut model, windows.to_device(device), train_config, progress)?;
     let mut stored = model.to_stored();
     stored.config["training"] = serde_json::json!({"train_config": train_config, "report": report});
     let record = StepRecord {
@@ -303,8 +334,14 @@ pub fn encode_file(file: &mut AnalysisFile, device: tch::Device) -> Result<crate
         ))
     })?;
     let model = Rvae::from_stored(&stored, device)?;
-    let windows = read_windows(file)?;
-    let latents = model.encode(windows.view())?;
+    let (windows, w) = read_windows_tensor(file)?;
+    if w != model.config().window {
+        return Err(PipelineError::Missing(format!(
+            "the windows are {w}×{w} px but the stored rVAE takes {0}×{0} px; train it again",
+            model.config().window
+        )));
+    }
+    let latents = model.encode_tensor(&windows.to_device(device));
     let record = StepRecord {
         step: "encode".into(),
         parameters: serde_json::json!({"model": "rvae"}),

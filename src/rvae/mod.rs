@@ -15,7 +15,7 @@ mod model;
 mod train;
 
 pub use model::{coordinate_grid, transform_grid, Decoder, Dense, Encoder};
-pub use train::{auto_micro_batch, train_rvae, EpochRecord, RvaeTrainConfig, RvaeTrainReport};
+pub use train::{auto_micro_batch, train_rvae, train_rvae_tensor, EpochRecord, RvaeTrainConfig, RvaeTrainReport};
 
 use ndarray::{Array2, Array3, Array4, ArrayView3};
 use serde::{Deserialize, Serialize};
@@ -321,14 +321,20 @@ impl Rvae {
     /// One sample of q per window, drawn from a fixed seed so that the figure is
     /// reproducible.
     pub(crate) fn evaluate_tensor(&self, x: &Tensor, chunk: i64) -> ElboTerms {
+        let all = Tensor::arange(x.size()[0], (Kind::Int64, x.device()));
+        self.evaluate_indices(x, &all, chunk)
+    }
+
+    /// −ELBO and its terms of the rows `idx` of `x`, gathered `chunk` rows at a time.
+    pub(crate) fn evaluate_indices(&self, x: &Tensor, idx: &Tensor, chunk: i64) -> ElboTerms {
         let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0x5EED);
-        let n = x.size()[0];
+        let n = idx.size()[0];
         let mut sums = [0.0f64; 5];
         let mut start = 0;
         while start < n {
             let len = chunk.min(n - start);
             let eps = crate::init::normal_tensor(&mut rng, len, 3 + self.config.latent_dim as i64, self.device);
-            let p = self.pass(&x.narrow(0, start, len), Some(&eps));
+            let p = self.pass(&x.index_select(0, &idx.narrow(0, start, len)), Some(&eps));
             sums[0] += p.loss.sum(Kind::Double).double_value(&[]);
             for (i, t) in p.terms.iter().enumerate() {
                 sums[i + 1] += t.sum(Kind::Double).double_value(&[]);
@@ -348,6 +354,11 @@ impl Rvae {
     /// Posterior means and log-variances of every window (batched, no gradient).
     pub fn encode(&self, windows: ArrayView3<f32>) -> Result<Latents, RvaeError> {
         let x = self.windows_tensor(windows)?;
+        Ok(self.encode_tensor(&x))
+    }
+
+    /// As [`Rvae::encode`], on (N, w·w) windows already on the model's device.
+    pub fn encode_tensor(&self, x: &Tensor) -> Latents {
         let (mut means, mut logvars) = (Vec::new(), Vec::new());
         tch::no_grad(|| {
             let n = x.size()[0];
@@ -360,11 +371,11 @@ impl Rvae {
                 start += len;
             }
         });
-        Ok(Latents {
+        Latents {
             mean: to_array2(&Tensor::cat(&means, 0)),
             logvar: to_array2(&Tensor::cat(&logvars, 0)),
             names: self.config.latent_names(),
-        })
+        }
     }
 
     /// Decodes latent vectors into windows (N, w, w). Rows hold either the content

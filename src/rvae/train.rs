@@ -82,8 +82,26 @@ pub fn train_rvae(
     if config.batch == 0 || !(0.0..1.0).contains(&config.holdout_fraction) || config.learning_rate <= 0.0 {
         return Err(RvaeError::BadInput(format!("unusable training settings {config:?}")));
     }
-    crate::device::tune_allocator();
     let x = model.windows_tensor(windows)?;
+    train_rvae_tensor(model, x, config, progress)
+}
+
+/// As [`train_rvae`], on windows already flattened into a (N, w·w) tensor on the
+/// model's device (so that a caller streaming windows from disk holds one copy).
+pub fn train_rvae_tensor(
+    model: &mut Rvae,
+    x: Tensor,
+    config: &RvaeTrainConfig,
+    progress: &mut dyn Progress,
+) -> Result<RvaeTrainReport, RvaeError> {
+    if config.batch == 0 || !(0.0..1.0).contains(&config.holdout_fraction) || config.learning_rate <= 0.0 {
+        return Err(RvaeError::BadInput(format!("unusable training settings {config:?}")));
+    }
+    let w = model.config().window as i64;
+    if x.dim() != 2 || x.size()[1] != w * w || x.size()[0] == 0 {
+        return Err(RvaeError::BadInput(format!("expected (N ≥ 1, {}) windows, got {:?}", w * w, x.size())));
+    }
+    crate::device::tune_allocator();
     let n = x.size()[0] as usize;
     let mut order: Vec<i64> = (0..n as i64).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
@@ -95,7 +113,8 @@ pub fn train_rvae(
     let device = model.device();
     let hold_idx = Tensor::from_slice(&order[..n_hold]).to_device(device);
     let train_idx: Vec<i64> = order[n_hold..].to_vec();
-    let holdout = (n_hold > 0).then(|| x.index_select(0, &hold_idx));
+    // Held-out windows are gathered a chunk at a time when scored: no second copy.
+    let holdout = (n_hold > 0).then_some(hold_idx);
     let mut opt = nn::Adam::default()
         .build(model.var_store_mut(), config.learning_rate)
         .map_err(|e| RvaeError::BadModel(e.to_string()))?;
@@ -151,7 +170,7 @@ pub fn train_rvae(
             kl_translation: sums[3] / m,
             kl_rotation: sums[4] / m,
         };
-        let held = holdout.as_ref().map(|h| tch::no_grad(|| model.evaluate_tensor(h, 500)));
+        let held = holdout.as_ref().map(|idx| tch::no_grad(|| model.evaluate_indices(&x, idx, 500)));
         let seconds = t0.elapsed().as_secs_f64();
         log::info!(
             "epoch {}/{}: −ELBO train {:.3} (recon {:.3}, KL z {:.3}, KL shift {:.3}, KL rot {:.3}){}, {:.0} windows/s",
