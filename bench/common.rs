@@ -117,3 +117,14 @@ pub fn vm_hwm_mib() -> f64 {
         .map(|kib| kib / 1024.0)
         .unwrap_or(f64::NAN)
 }
+
+/// A whole (N, H, W) stack from a .npy file, through atomvae's own reader.
+pub fn load_npy_stack(path: &std::path::Path) -> ndarray::Array3<f32> {
+    let mut stack = atomvae::store::FrameStack::open(path, None).expect("readable .npy stack");
+    let [n, h, w] = stack.shape();
+    let mut out = ndarray::Array3::<f32>::zeros((n, h, w));
+    for k in 0..n {
+        out.index_axis_mut(ndarray::Axis(0), k).assign(&stack.frame(k).expect("frame"));
+    }
+    out
+}

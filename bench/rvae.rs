@@ -16,16 +16,6 @@ use atomvae::rvae::{train_rvae, Rvae, RvaeConfig, RvaeTrainConfig};
 use common::{median, Comparison, Measurement};
 use serde_json::json;
 
-fn load_windows(path: &std::path::Path) -> ndarray::Array3<f32> {
-    let mut stack = atomvae::store::FrameStack::open(path, None).expect("windows npy");
-    let [n, h, w] = stack.shape();
-    let mut out = ndarray::Array3::<f32>::zeros((n, h, w));
-    for k in 0..n {
-        out.index_axis_mut(ndarray::Axis(0), k).assign(&stack.frame(k).unwrap());
-    }
-    out
-}
-
 fn main() {
     let quick = std::env::var_os("ATOMVAE_BENCH_QUICK").is_some();
     let (n, plan): (usize, Vec<(usize, usize)>) =
@@ -61,7 +51,7 @@ fn main() {
     let mut measurements = Vec::new();
     let mut notes = serde_json::Map::new();
     for &(w, epochs) in &plan {
-        let windows = load_windows(&work.join(format!("windows_{w}.npy")));
+        let windows = common::load_npy_stack(&work.join(format!("windows_{w}.npy")));
         let mut model =
             Rvae::new_seeded(RvaeConfig { window: w, ..RvaeConfig::default() }, tch::Device::Cpu, 0).unwrap();
         // As the peer: every window trains (its fit() holds none out), batch 100, lr 1e-4.

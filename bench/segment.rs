@@ -43,17 +43,8 @@ fn run_peer(quick: bool, work: &std::path::Path) -> (Value, &'static str) {
 }
 
 fn load_peer_frames(dir: &std::path::Path) -> (Vec<ndarray::Array2<f32>>, Vec<TruthAtom>) {
-    let bytes = std::fs::read(dir.join("frames.npy")).unwrap();
-    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-    let data: Vec<f32> =
-        bytes[10 + header_len..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-    let n = data.len() / (1024 * 1024);
-    let frames = (0..n)
-        .map(|k| {
-            ndarray::Array2::from_shape_vec((1024, 1024), data[k * 1024 * 1024..(k + 1) * 1024 * 1024].to_vec())
-                .unwrap()
-        })
-        .collect();
+    let stack = common::load_npy_stack(&dir.join("frames.npy"));
+    let frames = stack.outer_iter().map(|f| f.to_owned()).collect();
     let truth = std::fs::read_to_string(dir.join("atoms.csv"))
         .unwrap()
         .lines()

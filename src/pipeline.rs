@@ -116,9 +116,7 @@ pub fn find_atoms_file(
             }
             let p: ndarray::Array3<f32> = probs.read_slice(s![k, .., .., ..]).map_err(h5(file))?;
             for a in find_atoms(p.view(), info.pixel_size, finder) {
-                let (hh, ww) = (info.frames[1] as f64, info.frames[2] as f64);
-                let b = finder.border;
-                if a.y < b || a.x < b || a.y > hh - 1.0 - b || a.x > ww - 1.0 - b {
+                if !finder.inside_border(a.y, a.x, (info.frames[1], info.frames[2])) {
                     continue;
                 }
                 table.frame.push(k as u32);
@@ -253,12 +251,6 @@ pub fn cut_windows_file(
         Ok(())
     })?;
     Ok(windows)
-}
-
-/// Reads `/subimages/windows`.
-pub fn read_windows(file: &AnalysisFile) -> Result<ndarray::Array3<f32>, PipelineError> {
-    let reader = hdf5::File::open(file.path()).map_err(h5(file))?;
-    Ok(windows_dataset(file, &reader)?.read::<f32, ndarray::Ix3>().map_err(h5(file))?)
 }
 
 fn windows_dataset(file: &AnalysisFile, reader: &hdf5::File) -> Result<hdf5::Dataset, PipelineError> {

@@ -20,6 +20,14 @@ pub struct AtomFinderConfig {
     pub border: f64,
 }
 
+impl AtomFinderConfig {
+    /// Whether (y, x) keeps at least `border` px from every edge of a (height, width) frame.
+    pub fn inside_border(&self, y: f64, x: f64, (h, w): (usize, usize)) -> bool {
+        let b = self.border;
+        y >= b && x >= b && y <= h as f64 - 1.0 - b && x <= w as f64 - 1.0 - b
+    }
+}
+
 impl Default for AtomFinderConfig {
     fn default() -> Self {
         Self { threshold: 0.5, min_area: 0.05, merge_distance: 0.7, border: 0.0 }

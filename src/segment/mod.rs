@@ -185,14 +185,12 @@ pub fn atoms_in_original_pixels(
     grid_pixel_size: f64,
     finder: &AtomFinderConfig,
 ) -> Vec<FoundAtom> {
-    let (h, w) = grid.original;
-    let b = finder.border;
     find_atoms(grid.probabilities.view(), grid_pixel_size, finder)
         .into_iter()
         .map(|a| {
             let (y, x) = to_original(a.y, a.x, grid.scale);
             FoundAtom { y, x, ..a }
         })
-        .filter(|a| a.y >= b && a.x >= b && a.y <= h as f64 - 1.0 - b && a.x <= w as f64 - 1.0 - b)
+        .filter(|a| finder.inside_border(a.y, a.x, grid.original))
         .collect()
 }
