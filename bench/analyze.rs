@@ -86,7 +86,7 @@ fn main() {
         &measurements,
         serde_json::json!({
             "workload": "50 simulated frames of 1024×1024 px (0.104 Å/px, 2 holes), CPU, embedded segmentation model, rVAE trained 1 epoch (the full default is 30)",
-            "windows": "4 Å windows at 0.104 Å/px are 38² px; the rVAE steps read them from the file chunk by chunk into one tensor (one copy in memory)",
+            "windows": "4 Å windows at 0.104 Å/px are 38² px; subimages streams them to the file in whole chunks; train-rvae reads them back in shuffled blocks of ≤ 256 MiB per epoch (--resident-mib), encode 16k windows at a time",
         }),
     );
     let _ = std::fs::remove_dir_all(&work);

@@ -61,7 +61,8 @@ pub fn libtorch_lib_dir() -> &'static str {
 /// Keeps glibc from returning every large tensor buffer to the kernel: by default
 /// allocations above a (dynamic) threshold are mmap-ed and unmapped on free, so the
 /// decoder's per-pass activations (a few MB each) page-fault and get zeroed on every
-/// pass. Measured on the rVAE at 32 px: 730 → 1,100 windows/s. Called once before
+/// pass. Measured on the rVAE at 32 px: 730 → 1,100 windows/s. Buffers above 32 MB
+/// (streamed window blocks) are still mapped, so they go back when freed. Called once before
 /// training; glibc only, a no-op elsewhere.
 pub fn tune_allocator() {
     static ONCE: std::sync::Once = std::sync::Once::new();
@@ -69,8 +70,8 @@ pub fn tune_allocator() {
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
         // SAFETY: mallopt only changes allocator parameters; any value is valid.
         unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
-            libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
         }
     });
 }

@@ -6,10 +6,12 @@
 //! U-Net segmentation → atom finding → windows around atoms → rotationally invariant
 //! VAE → latent maps and dynamics. One module per step; see README.md.
 
+pub mod analysis;
 pub mod device;
 pub mod init;
 pub mod pipeline;
 pub mod progress;
+pub mod report;
 pub mod rvae;
 pub mod segment;
 pub mod sim;

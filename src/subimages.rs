@@ -294,8 +294,16 @@ impl WindowCutter {
         Ok(())
     }
 
+    /// Hands over the pixels of the windows cut so far (their rows stay in the
+    /// cutter): lets a caller stream the stack to disk frame by frame.
+    pub fn take_pixels(&mut self) -> Vec<f32> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// The windows cut since the last [`WindowCutter::take_pixels`] (all of them
+    /// when it was never called) with every window's row.
     pub fn finish(self) -> Windows {
-        let n = self.windows.atom_index.len();
+        let n = self.out.len() / (self.w * self.w);
         Windows { data: Array3::from_shape_vec((n, self.w, self.w), self.out).expect("whole windows"), ..self.windows }
     }
 }

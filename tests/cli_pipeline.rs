@@ -36,8 +36,11 @@ fn analyze_segments_and_finds_the_true_atoms() {
         "1",
     ];
     let o = atomvae(&args);
-    // The figures are not built yet: analyze stops there and says so, keeping the file.
-    assert!(stderr(&o).contains("analyze stopped after `encode`, at `report`"), "{}", stderr(&o));
+    assert!(o.status.success(), "{}", stderr(&o));
+    // analyze ends with the report, next to the file.
+    for figure in ["fig2_segmentation.png", "fig5_building_blocks.png", "fig7_latent_dynamics.png"] {
+        assert!(dir.path().join("analysis_report").join(figure).is_file(), "{figure} missing");
+    }
 
     let f = hdf5::File::open(&out).unwrap();
     assert_eq!(f.dataset("probabilities").unwrap().shape(), vec![3, 3, 256, 320]);
@@ -75,7 +78,7 @@ fn analyze_segments_and_finds_the_true_atoms() {
     let conf = read("atoms", "confidence");
     assert!(conf.iter().all(|c| (0.0..=1.0).contains(c)));
     let steps = f.group("provenance").unwrap().member_names().unwrap();
-    for s in ["import", "segment", "atoms", "subimages", "train-rvae", "encode"] {
+    for s in ["import", "segment", "atoms", "subimages", "train-rvae", "encode", "analysis"] {
         assert!(steps.contains(&s.to_string()), "{steps:?}");
     }
     assert!(f.group("models/segmenter").is_ok() && f.group("models/rvae").is_ok());

@@ -284,3 +284,81 @@ fn bf16_decoder_arithmetic_trains_as_well_as_f32() {
     let (f32_elbo, bf16_elbo) = (run(atomvae::rvae::Precision::Fp32), run(atomvae::rvae::Precision::Bf16));
     assert!((bf16_elbo - f32_elbo).abs() < 0.03 * f32_elbo, "held-out −ELBO f32 {f32_elbo:.4} vs bf16 {bf16_elbo:.4}");
 }
+
+/// Windows served a range at a time, recording every request (as the analysis
+/// file serves them).
+struct CountingRows {
+    x: tch::Tensor,
+    requests: std::cell::RefCell<Vec<(usize, usize)>>,
+}
+
+impl atomvae::rvae::WindowRows for CountingRows {
+    fn count(&self) -> usize {
+        self.x.size()[0] as usize
+    }
+    fn pixels(&self) -> usize {
+        self.x.size()[1] as usize
+    }
+    fn rows(&self, start: usize, len: usize) -> Result<tch::Tensor, atomvae::rvae::RvaeError> {
+        self.requests.borrow_mut().push((start, len));
+        Ok(self.x.narrow(0, start as i64, len as i64).copy())
+    }
+}
+
+/// Counts the training units reported.
+#[derive(Default)]
+struct Tally(u64, u64);
+
+impl atomvae::progress::Progress for Tally {
+    fn start(&mut self, _: &str, total: u64) {
+        self.0 = total;
+    }
+    fn advance(&mut self, n: u64) {
+        self.1 += n;
+    }
+    fn cancelled(&self) -> bool {
+        false
+    }
+}
+
+#[test]
+fn window_sets_larger_than_memory_are_streamed_in_blocks_and_still_train() {
+    use atomvae::rvae::{train_rvae_rows, ROWS_PER_UNIT};
+    let n = 2 * ROWS_PER_UNIT + 452;
+    let angles: Vec<f64> = (0..n).map(|k| (k as f64 * 0.37).sin() * 1.2).collect();
+    let windows = l_motifs(12, &angles, &vec![(0.0, 0.0); n]);
+    let flat = tch::Tensor::from_slice(windows.as_slice().unwrap()).view([n as i64, 144]);
+    let run = |resident_mib| {
+        let source = CountingRows { x: flat.shallow_clone(), requests: Default::default() };
+        let mut m = Rvae::new_seeded(RvaeConfig { window: 12, hidden: 32, ..RvaeConfig::default() }, cpu(), 3).unwrap();
+        let cfg = RvaeTrainConfig {
+            epochs: 3,
+            batch: 64,
+            learning_rate: 2e-3,
+            resident_mib,
+            seed: 3,
+            ..RvaeTrainConfig::default()
+        };
+        let mut tally = Tally::default();
+        let report = train_rvae_rows(&mut m, &source, &cfg, &mut tally).unwrap();
+        (report, source.requests.into_inner(), tally)
+    };
+    // 1 MiB holds one unit of 1024 windows of 12² f32 (590 kB): three blocks.
+    let (streamed, requests, tally) = run(1);
+    assert!(requests.iter().all(|&(_, len)| len <= ROWS_PER_UNIT), "one unit in memory at a time: {requests:?}");
+    // Every epoch reads each unit once to train and once to score the held-out rows.
+    assert_eq!(requests.len(), 3 * 3 * 2);
+    let mut first_epoch: Vec<_> = requests[..3].to_vec();
+    first_epoch.sort();
+    assert_eq!(first_epoch, vec![(0, 1024), (1024, 1024), (2048, 452)]);
+    assert_eq!(tally.1, tally.0, "every training window is visited once per epoch");
+    assert_eq!(tally.0 as usize, 3 * streamed.train_windows);
+    // Everything fits in 256 MiB: read once, shuffled whole.
+    let (resident, requests, _) = run(256);
+    assert_eq!(requests, first_epoch.to_vec(), "read once, unit by unit");
+    assert_eq!(resident.holdout_windows, streamed.holdout_windows, "same split either way");
+    let (first, last) = (&streamed.epochs[0], streamed.epochs.last().unwrap());
+    let (s_last, r_last) = (last.holdout.unwrap().neg_elbo, resident.epochs.last().unwrap().holdout.unwrap().neg_elbo);
+    assert!(s_last < 0.8 * first.train.neg_elbo, "streamed training learns: {} → {s_last}", first.train.neg_elbo);
+    assert!((s_last - r_last).abs() < 0.1 * r_last, "streamed {s_last:.3} vs resident {r_last:.3}");
+}

@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use atomvae::analysis::AnalysisConfig;
 use atomvae::device::DeviceChoice;
 use atomvae::progress::{CancelFlag, Progress};
 use atomvae::rvae::{EncoderKind, Precision, RvaeConfig, RvaeTrainConfig};
@@ -35,7 +36,8 @@ struct Cli {
 enum Command {
     /// Simulate a HAADF-STEM movie of Si-doped graphene with ground truth.
     Simulate(Box<SimulateArgs>),
-    /// The main job on built-in data: simulate a movie and write it (grows with the pipeline).
+    /// The main job on built-in data: simulate a movie, analyse it with the embedded
+    /// model and write the figures.
     Demo {
         /// Folder for the results (created if missing).
         #[arg(long, default_value = "atomvae-demo")]
@@ -58,8 +60,9 @@ enum Command {
     TrainRvae(Box<TrainRvaeArgs>),
     /// Encode every window with the trained rVAE (/latents).
     Encode(StepArgs),
-    /// Figures from an analysis file.
-    Report(StepArgs),
+    /// The latent analysis (maps, histograms, GMMs, baselines, SSIM → /analysis) and
+    /// the paper's figures as PNG files.
+    Report(Box<ReportArgs>),
     /// Train a segmentation U-Net on simulated frames (how the embedded model is made).
     TrainSegmenter(Box<TrainSegmenterArgs>),
     /// Score a segmentation model against simulated ground truth (precision, recall,
@@ -93,6 +96,9 @@ struct ImportArgs {
     /// `analyze` only: window edge (Å).
     #[arg(long, default_value_t = WindowConfig::default().size_angstrom)]
     window_angstrom: f64,
+    /// `analyze`: folder for the figures (default: `<output stem>_report` next to it).
+    #[arg(long)]
+    report_dir: Option<PathBuf>,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -267,15 +273,56 @@ struct TrainRvaeArgs {
     /// No translation latents.
     #[arg(long)]
     no_translation: bool,
+    /// Weight β of the KL terms of the content and shift latents (1 = the ELBO; more
+    /// makes content latents costlier, so that rotations are explained by the angle).
+    #[arg(long, default_value_t = RvaeConfig::default().kl_weight)]
+    kl_weight: f64,
     /// Encoder: mlp (two tanh layers of 128, for probability windows) or conv (raw windows).
     #[arg(long, default_value = "mlp", value_parser = parse_choice::<EncoderKind>)]
     encoder: EncoderKind,
     /// Decoder arithmetic: auto (bf16 where the CPU multiplies it natively), fp32 or bf16.
     #[arg(long, default_value = "auto", value_parser = parse_choice::<Precision>)]
     precision: Precision,
+    /// Epochs at the start during which the content/shift KL weighs --kl-warmup-weight
+    /// (lets the angle take the turns of the motif first; 0 = off).
+    #[arg(long, default_value_t = RvaeTrainConfig::default().kl_warmup_epochs)]
+    kl_warmup_epochs: usize,
+    /// KL weight of the content and shift latents during the warm-up epochs.
+    #[arg(long, default_value_t = RvaeTrainConfig::default().kl_warmup_weight)]
+    kl_warmup_weight: f64,
+    /// MiB of windows held in memory at once; larger window sets are streamed from
+    /// the file in shuffled blocks every epoch.
+    #[arg(long, default_value_t = RvaeTrainConfig::default().resident_mib)]
+    resident_mib: usize,
     /// libtorch threads (0 = libtorch's default).
     #[arg(long, default_value_t = 0)]
     threads: i32,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// The analysis file (its /analysis is computed and stored when missing).
+    file: PathBuf,
+    /// Folder for the figures (default: `<file stem>_report` next to the file).
+    #[arg(short, long)]
+    out_dir: Option<PathBuf>,
+    /// Compute /analysis again even when the file has one.
+    #[arg(long)]
+    reanalyse: bool,
+    /// Epochs of the conv autoencoder and plain VAE baselines.
+    #[arg(long, default_value_t = AnalysisConfig::default().baseline_epochs)]
+    baseline_epochs: usize,
+    /// Windows (at most, spread over the movie) the baselines and the window GMM see.
+    #[arg(long, default_value_t = AnalysisConfig::default().baseline_windows)]
+    baseline_windows: usize,
+    /// Mixtures of 1 … this many components are compared by BIC.
+    #[arg(long, default_value_t = AnalysisConfig::default().gmm_max_components)]
+    gmm_max_components: usize,
+    /// Bins of the latent histograms.
+    #[arg(long, default_value_t = AnalysisConfig::default().bins)]
+    bins: usize,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -546,9 +593,6 @@ fn import(args: &ImportArgs, cancel: &CancelFlag) -> Result<AnalysisFile> {
     Ok(file)
 }
 
-/// The pipeline steps not built yet.
-const LATER_STEPS: [&str; 1] = ["report"];
-
 fn subimages_cmd(args: &SubimagesArgs, cancel: &CancelFlag) -> Result<()> {
     let mut file = AnalysisFile::open(&args.file)?;
     let config = WindowConfig {
@@ -561,7 +605,7 @@ fn subimages_cmd(args: &SubimagesArgs, cancel: &CancelFlag) -> Result<()> {
         normalization: args.normalization,
     };
     let windows = atomvae::pipeline::cut_windows_file(&mut file, &config, &mut BarProgress::new(cancel))?;
-    log::info!("cut {} windows of {1}×{1} px", windows.len(), windows.size());
+    log::info!("cut {} windows of {1}×{1} px", windows.count, windows.size_px);
     Ok(())
 }
 
@@ -576,6 +620,7 @@ fn train_rvae_cmd(args: &TrainRvaeArgs, cancel: &CancelFlag) -> Result<()> {
         rotation_prior: args.rotation_prior,
         translation_prior: args.translation_prior,
         translation: !args.no_translation,
+        kl_weight: args.kl_weight,
         encoder: args.encoder,
         ..RvaeConfig::default()
     };
@@ -587,6 +632,9 @@ fn train_rvae_cmd(args: &TrainRvaeArgs, cancel: &CancelFlag) -> Result<()> {
         holdout_fraction: args.holdout,
         early_stop_patience: args.early_stop,
         precision: args.precision,
+        resident_mib: args.resident_mib,
+        kl_warmup_epochs: args.kl_warmup_epochs,
+        kl_warmup_weight: args.kl_warmup_weight,
         seed: args.common.seed,
     };
     let (_, report) =
@@ -638,85 +686,60 @@ fn atoms_cmd(args: &AtomsArgs, cancel: &CancelFlag) -> Result<()> {
     Ok(())
 }
 
-fn not_yet(step: &str) -> anyhow::Error {
-    anyhow::anyhow!(
-        "`atomvae {step}` is not available in this build yet (it arrives with the analysis and figures \
-         work); the analysis file was left as it was"
-    )
-}
-
-fn run_step(step: &str, args: &StepArgs) -> Result<()> {
-    let file = AnalysisFile::open(&args.file)?;
-    args.common.device.resolve()?;
-    log::debug!("{step} on {} ({:?})", file.path().display(), file.info().frames);
-    Err(not_yet(step))
-}
-
-/// `atoms` with every option at its default.
-fn default_atoms(file: &Path, common: &CommonArgs) -> AtomsArgs {
-    let d = AtomFinderConfig::default();
-    AtomsArgs {
-        file: file.to_path_buf(),
-        threshold: d.threshold,
-        border: d.border,
-        merge_distance: d.merge_distance,
-        min_area: d.min_area,
-        common: common.clone(),
+fn report_cmd(args: &ReportArgs, cancel: &CancelFlag) -> Result<Vec<PathBuf>> {
+    let mut file = AnalysisFile::open(&args.file)?;
+    if args.reanalyse || !file.info().has_analysis {
+        let config = AnalysisConfig {
+            bins: args.bins,
+            gmm_max_components: args.gmm_max_components,
+            baseline_windows: args.baseline_windows,
+            baseline_epochs: args.baseline_epochs,
+            seed: args.common.seed,
+            ..AnalysisConfig::default()
+        };
+        let device = args.common.device.resolve()?;
+        let analysis =
+            atomvae::pipeline::analyse_latents_file(&mut file, &config, device, &mut BarProgress::new(cancel))?;
+        log::info!(
+            "analysis stored: BIC suggests {} clusters of the latents and {} of the raw windows",
+            analysis.latent_gmm.best.components(),
+            analysis.window_gmm.best.components()
+        );
     }
+    let out_dir = args.out_dir.clone().unwrap_or_else(|| default_report_dir(&args.file));
+    let figures = atomvae::report::write_report(&file, &out_dir)?;
+    log::info!("{} figures in {}", figures.len(), out_dir.display());
+    Ok(figures)
 }
 
-/// `subimages` with every option at its default.
-fn default_subimages(file: &Path, common: &CommonArgs) -> SubimagesArgs {
-    let d = WindowConfig::default();
-    SubimagesArgs {
-        file: file.to_path_buf(),
-        size_angstrom: d.size_angstrom,
-        size_px: d.size_px,
-        source: d.source,
-        atoms: d.atoms,
-        centring: d.centring,
-        edges: d.edges,
-        normalization: d.normalization,
-        common: common.clone(),
-    }
+fn default_report_dir(file: &Path) -> PathBuf {
+    let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "analysis".into());
+    file.with_file_name(format!("{stem}_report"))
 }
 
-/// `train-rvae` with every option at its default.
-fn default_train_rvae(file: &Path, common: &CommonArgs) -> TrainRvaeArgs {
-    let (m, t) = (RvaeConfig::default(), RvaeTrainConfig::default());
-    TrainRvaeArgs {
-        file: file.to_path_buf(),
-        epochs: t.epochs,
-        batch: t.batch,
-        micro_batch: t.micro_batch,
-        learning_rate: t.learning_rate,
-        holdout: t.holdout_fraction,
-        early_stop: t.early_stop_patience,
-        latent_dim: m.latent_dim,
-        rotation_prior: m.rotation_prior,
-        translation_prior: m.translation_prior,
-        no_translation: !m.translation,
-        encoder: m.encoder,
-        precision: t.precision,
-        threads: 0,
-        common: common.clone(),
-    }
+/// A sub-command's arguments with every option at its default, as clap would
+/// parse `positionals` alone.
+fn defaults<T: Args + clap::FromArgMatches>(positionals: &[&Path]) -> T {
+    let command = T::augment_args(clap::Command::new("defaults").no_binary_name(true));
+    let matches = command.try_get_matches_from(positionals).expect("the defaults of a sub-command parse");
+    T::from_arg_matches(&matches).expect("the defaults of a sub-command parse")
 }
 
 fn analyze(args: &ImportArgs, cancel: &CancelFlag) -> Result<()> {
     import(args, cancel)?;
     segment_cmd(&SegmentArgs { file: args.out.clone(), model: None, common: args.common.clone() }, cancel)?;
-    atoms_cmd(&default_atoms(&args.out, &args.common), cancel)?;
+    let out = args.out.as_path();
+    atoms_cmd(&AtomsArgs { common: args.common.clone(), ..defaults(&[out]) }, cancel)?;
     subimages_cmd(
-        &SubimagesArgs { size_angstrom: args.window_angstrom, ..default_subimages(&args.out, &args.common) },
+        &SubimagesArgs { size_angstrom: args.window_angstrom, common: args.common.clone(), ..defaults(&[out]) },
         cancel,
     )?;
-    train_rvae_cmd(&TrainRvaeArgs { epochs: args.rvae_epochs, ..default_train_rvae(&args.out, &args.common) }, cancel)?;
-    let step_args = StepArgs { file: args.out.clone(), common: args.common.clone() };
-    encode_cmd(&step_args)?;
-    for step in LATER_STEPS {
-        run_step(step, &step_args).with_context(|| format!("analyze stopped after `encode`, at `{step}`"))?;
-    }
+    train_rvae_cmd(&TrainRvaeArgs { epochs: args.rvae_epochs, common: args.common.clone(), ..defaults(&[out]) }, cancel)?;
+    encode_cmd(&StepArgs { file: args.out.clone(), common: args.common.clone() })?;
+    report_cmd(
+        &ReportArgs { reanalyse: true, out_dir: args.report_dir.clone(), common: args.common.clone(), ..defaults(&[out]) },
+        cancel,
+    )?;
     Ok(())
 }
 
@@ -847,6 +870,12 @@ fn inspect(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The demo's rVAE: enough epochs, at a higher rate than the default, for the
+/// sublattice angle and the crystallinity latent to show on 20 frames in minutes.
+const DEMO_RVAE_EPOCHS: usize = 12;
+const DEMO_RVAE_LEARNING_RATE: f64 = 1e-3;
+const DEMO_BASELINE_EPOCHS: usize = 10;
+
 fn demo(out_dir: &Path, seed: u64, cancel: &CancelFlag) -> Result<()> {
     std::fs::create_dir_all(out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
     let sim = SimParams { height: 512, width: 512, holes: 2, contamination: 1, ..SimParams::default() };
@@ -862,12 +891,13 @@ fn demo(out_dir: &Path, seed: u64, cancel: &CancelFlag) -> Result<()> {
         dataset: None,
         rvae_epochs: RvaeTrainConfig::default().epochs,
         window_angstrom: WindowConfig::default().size_angstrom,
+        report_dir: None,
         common: CommonArgs { device: DeviceChoice::Auto, seed },
     };
     import(&args, cancel)?;
     let common = CommonArgs { device: DeviceChoice::Auto, seed };
     segment_cmd(&SegmentArgs { file: analysis_path.clone(), model: None, common: common.clone() }, cancel)?;
-    atoms_cmd(&AtomsArgs { border: 8.0, ..default_atoms(&analysis_path, &common) }, cancel)?;
+    atoms_cmd(&AtomsArgs { border: 8.0, common: common.clone(), ..defaults(&[&analysis_path]) }, cancel)?;
     let file = AnalysisFile::open(&analysis_path)?;
     let atoms = file.read_atoms()?.unwrap_or_default();
     let si = atoms.class.iter().filter(|&&c| c == 2).count();
@@ -876,8 +906,16 @@ fn demo(out_dir: &Path, seed: u64, cancel: &CancelFlag) -> Result<()> {
         file.info().frames[0],
         atoms.len()
     );
-    subimages_cmd(&default_subimages(&analysis_path, &common), cancel)?;
-    train_rvae_cmd(&TrainRvaeArgs { epochs: 10, ..default_train_rvae(&analysis_path, &common) }, cancel)?;
+    subimages_cmd(&SubimagesArgs { common: common.clone(), ..defaults(&[&analysis_path]) }, cancel)?;
+    train_rvae_cmd(
+        &TrainRvaeArgs {
+            epochs: DEMO_RVAE_EPOCHS,
+            learning_rate: DEMO_RVAE_LEARNING_RATE,
+            common: common.clone(),
+            ..defaults(&[&analysis_path])
+        },
+        cancel,
+    )?;
     encode_cmd(&StepArgs { file: analysis_path.clone(), common: common.clone() })?;
     let file = AnalysisFile::open(&analysis_path)?;
     println!(
@@ -885,10 +923,19 @@ fn demo(out_dir: &Path, seed: u64, cancel: &CancelFlag) -> Result<()> {
         file.info().windows.unwrap_or(0),
         analysis_path.display()
     );
-    println!(
-        "demo: the figures (report) join here when they are built; `atomvae inspect {}` lists the contents",
-        analysis_path.display()
-    );
+    let report_dir = out_dir.join("figures");
+    let figures = report_cmd(
+        &ReportArgs {
+            out_dir: Some(report_dir.clone()),
+            reanalyse: true,
+            baseline_epochs: DEMO_BASELINE_EPOCHS,
+            common: common.clone(),
+            ..defaults(&[&analysis_path])
+        },
+        cancel,
+    )?;
+    println!("demo: {} figures of the paper for this movie → {}", figures.len(), report_dir.display());
+    println!("demo: `atomvae inspect {}` lists what the analysis file holds", analysis_path.display());
     Ok(())
 }
 
@@ -929,7 +976,7 @@ fn main() {
         Command::Subimages(a) => subimages_cmd(&a, &cancel),
         Command::TrainRvae(a) => train_rvae_cmd(&a, &cancel),
         Command::Encode(a) => encode_cmd(&a),
-        Command::Report(a) => run_step("report", &a),
+        Command::Report(a) => report_cmd(&a, &cancel).map(|_| ()),
         Command::TrainSegmenter(a) => train_segmenter_cmd(&a, &cancel),
         Command::EvaluateSegmenter(a) => evaluate_segmenter(&a),
         Command::Inspect { file } => inspect(&file),

@@ -15,7 +15,10 @@ mod model;
 mod train;
 
 pub use model::{coordinate_grid, transform_grid, Decoder, Dense, Encoder};
-pub use train::{auto_micro_batch, train_rvae, train_rvae_tensor, EpochRecord, RvaeTrainConfig, RvaeTrainReport};
+pub use train::{
+    auto_micro_batch, train_rvae, train_rvae_rows, train_rvae_tensor, EpochRecord, RvaeTrainConfig, RvaeTrainReport,
+    WindowRows, ROWS_PER_UNIT,
+};
 
 use ndarray::{Array2, Array3, Array4, ArrayView3};
 use serde::{Deserialize, Serialize};
@@ -91,6 +94,9 @@ pub struct RvaeConfig {
     pub encoder_layers: usize,
     /// Hidden 128×128 layers of the decoder after the coordinate+latent layer.
     pub decoder_layers: usize,
+    /// Whether the angle γ is a latent; without it and without translation the
+    /// model is the paper's plain VAE baseline (same MLPs, no pose).
+    pub rotation: bool,
     /// Prior width s_γ of the rotation (rad).
     pub rotation_prior: f64,
     /// Whether (dx, dy) are latents.
@@ -114,6 +120,7 @@ impl Default for RvaeConfig {
             encoder: EncoderKind::Mlp,
             encoder_layers: 2,
             decoder_layers: 2,
+            rotation: true,
             rotation_prior: 0.1,
             translation: true,
             translation_prior: 0.1,
@@ -141,6 +148,20 @@ pub struct ElboTerms {
     pub kl_content: f64,
     pub kl_translation: f64,
     pub kl_rotation: f64,
+}
+
+impl ElboTerms {
+    /// Means from sums over `n` windows ([−ELBO, reconstruction, KL z, KL shift, KL rot]).
+    pub fn from_sums(sums: &[f64; 5], n: usize) -> Self {
+        let n = n.max(1) as f64;
+        Self {
+            neg_elbo: sums[0] / n,
+            reconstruction: sums[1] / n,
+            kl_content: sums[2] / n,
+            kl_translation: sums[3] / n,
+            kl_rotation: sums[4] / n,
+        }
+    }
 }
 
 /// KL(N(μ, σ²) ‖ N(0, 1)) summed over the columns: Σ (−log σ + ½σ² + ½μ² − ½).
@@ -183,6 +204,18 @@ pub struct Latents {
     pub names: Vec<String>,
 }
 
+impl Latents {
+    /// Rows of `parts` one after the other (all from the same model).
+    pub fn concatenate(parts: Vec<Latents>) -> Latents {
+        let names = parts.first().map(|p| p.names.clone()).unwrap_or_default();
+        let stack = |pick: fn(&Latents) -> ndarray::ArrayView2<f32>| {
+            let views: Vec<_> = parts.iter().map(pick).collect();
+            ndarray::concatenate(ndarray::Axis(0), &views).unwrap_or_else(|_| Array2::zeros((0, names.len())))
+        };
+        Latents { mean: stack(|l| l.mean.view()), logvar: stack(|l| l.logvar.view()), names }
+    }
+}
+
 fn to_array2(t: &Tensor) -> Array2<f32> {
     let size = t.size();
     let v = Vec::<f32>::try_from(t.to_device(tch::Device::Cpu).to_kind(Kind::Float).flatten(0, -1)).expect("f32");
@@ -214,6 +247,11 @@ impl Rvae {
 
     pub fn config(&self) -> &RvaeConfig {
         &self.config
+    }
+
+    /// Changes the weight β of the content and shift KL terms (a training schedule).
+    pub(crate) fn set_kl_weight(&mut self, weight: f64) {
+        self.config.kl_weight = weight;
     }
     pub fn device(&self) -> tch::Device {
         self.device
@@ -262,6 +300,7 @@ impl Rvae {
     /// Splits a latent vector batch into (angle, shift, content).
     fn pose_and_content(&self, z: &Tensor) -> (Tensor, Option<Tensor>, Tensor) {
         let angle = z.narrow(1, 0, 1).squeeze_dim(1);
+        let angle = if self.config.rotation { angle } else { angle.zeros_like() };
         let shift = self.config.translation.then(|| z.narrow(1, 1, 2) * self.config.translation_prior);
         let content = z.narrow(1, 3, self.config.latent_dim as i64);
         (angle, shift, content)
@@ -288,7 +327,11 @@ impl Rvae {
         } else {
             Tensor::zeros_like(&kl_content)
         };
-        let kl_rotation = rotation_kl(&logsd.narrow(1, 0, 1).squeeze_dim(1), self.config.rotation_prior);
+        let kl_rotation = if self.config.rotation {
+            rotation_kl(&logsd.narrow(1, 0, 1).squeeze_dim(1), self.config.rotation_prior)
+        } else {
+            Tensor::zeros_like(&kl_content)
+        };
         let loss = &reconstruction
             + (&kl_content + &kl_translation) * self.config.kl_weight
             + &kl_rotation * self.config.rotation_kl_weight;
@@ -315,40 +358,39 @@ impl Rvae {
     /// −ELBO and its terms on a stack of windows (one sample of q per window, no gradient).
     pub fn evaluate(&self, windows: ArrayView3<f32>) -> Result<ElboTerms, RvaeError> {
         let x = self.windows_tensor(windows)?;
-        Ok(tch::no_grad(|| self.evaluate_tensor(&x, 500)))
+        Ok(tch::no_grad(|| self.evaluate_tensor(&x)))
     }
 
     /// One sample of q per window, drawn from a fixed seed so that the figure is
     /// reproducible.
-    pub(crate) fn evaluate_tensor(&self, x: &Tensor, chunk: i64) -> ElboTerms {
-        let all = Tensor::arange(x.size()[0], (Kind::Int64, x.device()));
-        self.evaluate_indices(x, &all, chunk)
+    pub(crate) fn evaluate_tensor(&self, x: &Tensor) -> ElboTerms {
+        let all: Vec<i64> = (0..x.size()[0]).collect();
+        let mut rng = Self::evaluation_rng();
+        ElboTerms::from_sums(&self.elbo_sums(x, &all, &mut rng), all.len())
     }
 
-    /// −ELBO and its terms of the rows `idx` of `x`, gathered `chunk` rows at a time.
-    pub(crate) fn evaluate_indices(&self, x: &Tensor, idx: &Tensor, chunk: i64) -> ElboTerms {
-        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0x5EED);
-        let n = idx.size()[0];
+    /// The noise stream of every evaluation (fixed, so figures are reproducible).
+    pub(crate) fn evaluation_rng() -> rand_chacha::ChaCha8Rng {
+        <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0x5EED)
+    }
+
+    /// Sums over the rows `idx` of `x` of the −ELBO and its four terms, gathered
+    /// ≈ 64k pixels at a time (the decoder's activations are ~hidden × pixels
+    /// floats per layer: 32 MB per pass at 128 hidden units).
+    pub(crate) fn elbo_sums(&self, x: &Tensor, idx: &[i64], rng: &mut rand_chacha::ChaCha8Rng) -> [f64; 5] {
         let mut sums = [0.0f64; 5];
-        let mut start = 0;
-        while start < n {
-            let len = chunk.min(n - start);
-            let eps = crate::init::normal_tensor(&mut rng, len, 3 + self.config.latent_dim as i64, self.device);
-            let p = self.pass(&x.index_select(0, &idx.narrow(0, start, len)), Some(&eps));
+        let chunk = (65_536 / (self.config.window * self.config.window)).clamp(1, 500);
+        for rows in idx.chunks(chunk) {
+            let eps =
+                crate::init::normal_tensor(rng, rows.len() as i64, 3 + self.config.latent_dim as i64, self.device);
+            let rows = Tensor::from_slice(rows).to_device(x.device());
+            let p = self.pass(&x.index_select(0, &rows), Some(&eps));
             sums[0] += p.loss.sum(Kind::Double).double_value(&[]);
             for (i, t) in p.terms.iter().enumerate() {
                 sums[i + 1] += t.sum(Kind::Double).double_value(&[]);
             }
-            start += len;
         }
-        let n = n as f64;
-        ElboTerms {
-            neg_elbo: sums[0] / n,
-            reconstruction: sums[1] / n,
-            kl_content: sums[2] / n,
-            kl_translation: sums[3] / n,
-            kl_rotation: sums[4] / n,
-        }
+        sums
     }
 
     /// Posterior means and log-variances of every window (batched, no gradient).

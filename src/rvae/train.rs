@@ -30,6 +30,17 @@ pub struct RvaeTrainConfig {
     pub holdout_fraction: f64,
     /// Stop when the held-out −ELBO has not improved for this many epochs (0 = never).
     pub early_stop_patience: usize,
+    /// Most MiB of windows held in memory at once; bigger training sets are read
+    /// in shuffled blocks each epoch (see [`train_rvae_rows`]).
+    pub resident_mib: usize,
+    /// For the first `kl_warmup_epochs` epochs the content and shift latents' KL
+    /// weighs `kl_warmup_weight` instead of the model's β: while content is costly
+    /// the only cheap way to explain a turned motif (e.g. graphene's two
+    /// sublattices, 60° apart) is the angle, whose prior leaves its mean free; once
+    /// the angle has taken the turns, the content latents are released to learn
+    /// the rest (edges, defects). Reported −ELBOs always use the model's β.
+    pub kl_warmup_epochs: usize,
+    pub kl_warmup_weight: f64,
     pub seed: u64,
 }
 
@@ -43,6 +54,9 @@ impl Default for RvaeTrainConfig {
             learning_rate: 1e-4,
             holdout_fraction: 0.25,
             early_stop_patience: 0,
+            resident_mib: 256,
+            kl_warmup_epochs: 0,
+            kl_warmup_weight: 1.0,
             seed: 0,
         }
     }
@@ -86,121 +100,255 @@ pub fn train_rvae(
     train_rvae_tensor(model, x, config, progress)
 }
 
-/// As [`train_rvae`], on windows already flattened into a (N, w·w) tensor on the
-/// model's device (so that a caller streaming windows from disk holds one copy).
+/// Training windows that need not all be in memory at once: contiguous rows on
+/// request (a tensor, or a dataset in the analysis file).
+pub trait WindowRows {
+    /// Number of windows.
+    fn count(&self) -> usize;
+    /// Pixels per window (w·w).
+    fn pixels(&self) -> usize;
+    /// Rows `start..start + len` as a (len, w·w) f32 tensor.
+    fn rows(&self, start: usize, len: usize) -> Result<Tensor, RvaeError>;
+}
+
+impl WindowRows for Tensor {
+    fn count(&self) -> usize {
+        self.size().first().copied().unwrap_or(0) as usize
+    }
+    fn pixels(&self) -> usize {
+        self.size().get(1).copied().unwrap_or(0) as usize
+    }
+    fn rows(&self, start: usize, len: usize) -> Result<Tensor, RvaeError> {
+        Ok(self.narrow(0, start as i64, len as i64))
+    }
+}
+
+/// Windows are read and shuffled in units of this many consecutive rows (the
+/// analysis file's chunk length).
+pub const ROWS_PER_UNIT: usize = 1024;
+
+/// As [`train_rvae`], on windows already flattened into a (N, w·w) tensor.
 pub fn train_rvae_tensor(
     model: &mut Rvae,
     x: Tensor,
     config: &RvaeTrainConfig,
     progress: &mut dyn Progress,
 ) -> Result<RvaeTrainReport, RvaeError> {
-    if config.batch == 0 || !(0.0..1.0).contains(&config.holdout_fraction) || config.learning_rate <= 0.0 {
+    if x.dim() != 2 {
+        return Err(RvaeError::BadInput(format!("expected (N, w·w) windows, got {:?}", x.size())));
+    }
+    train_rvae_rows(model, &x, config, progress)
+}
+
+/// The part of an epoch's data in memory at once: some units of rows, moved to
+/// the model's device, and where each unit starts in it.
+struct Block {
+    x: Tensor,
+    units: Vec<usize>,
+}
+
+impl Block {
+    fn load(source: &dyn WindowRows, units: Vec<usize>, device: tch::Device) -> Result<Self, RvaeError> {
+        let n = source.count();
+        let lens: Vec<usize> = units.iter().map(|&u| ROWS_PER_UNIT.min(n - u * ROWS_PER_UNIT)).collect();
+        let x = if units.len() == 1 {
+            source.rows(units[0] * ROWS_PER_UNIT, lens[0])?.to_device(device)
+        } else {
+            // Filled unit by unit: never the parts and their concatenation at once.
+            let x = Tensor::empty([lens.iter().sum::<usize>() as i64, source.pixels() as i64], (Kind::Float, device));
+            let mut offset = 0;
+            for (&u, &len) in units.iter().zip(&lens) {
+                x.narrow(0, offset, len as i64).copy_(&source.rows(u * ROWS_PER_UNIT, len)?);
+                offset += len as i64;
+            }
+            x
+        };
+        Ok(Self { x, units })
+    }
+
+    /// Block-local positions of the rows whose `held` flag equals `want`.
+    fn positions(&self, held: &[bool], want: bool) -> Vec<i64> {
+        let mut out = Vec::new();
+        let mut offset = 0i64;
+        for &u in &self.units {
+            let first = u * ROWS_PER_UNIT;
+            let last = (first + ROWS_PER_UNIT).min(held.len());
+            out.extend((first..last).filter(|&i| held[i] == want).map(|i| offset + (i - first) as i64));
+            offset += (last - first) as i64;
+        }
+        out
+    }
+}
+
+/// Trains on windows that may live on disk: when they exceed
+/// `config.resident_mib`, each epoch reads them in blocks of randomly chosen
+/// units (shuffled within the block), so memory stays bounded for any movie;
+/// otherwise they are read once and shuffled whole.
+pub fn train_rvae_rows(
+    model: &mut Rvae,
+    source: &dyn WindowRows,
+    config: &RvaeTrainConfig,
+    progress: &mut dyn Progress,
+) -> Result<RvaeTrainReport, RvaeError> {
+    if config.batch == 0
+        || !(0.0..1.0).contains(&config.holdout_fraction)
+        || config.learning_rate <= 0.0
+        || !(config.kl_warmup_weight.is_finite() && config.kl_warmup_weight >= 0.0)
+    {
         return Err(RvaeError::BadInput(format!("unusable training settings {config:?}")));
     }
-    let w = model.config().window as i64;
-    if x.dim() != 2 || x.size()[1] != w * w || x.size()[0] == 0 {
-        return Err(RvaeError::BadInput(format!("expected (N ≥ 1, {}) windows, got {:?}", w * w, x.size())));
+    let w = model.config().window;
+    let n = source.count();
+    if source.pixels() != w * w || n == 0 {
+        return Err(RvaeError::BadInput(format!(
+            "expected (N ≥ 1, {}) windows, got ({n}, {})",
+            w * w,
+            source.pixels()
+        )));
     }
     crate::device::tune_allocator();
-    let n = x.size()[0] as usize;
-    let mut order: Vec<i64> = (0..n as i64).collect();
+    let mut order: Vec<usize> = (0..n).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     order.shuffle(&mut rng);
     let n_hold = ((n as f64) * config.holdout_fraction).round() as usize;
     if n - n_hold == 0 {
         return Err(RvaeError::BadInput(format!("{n} windows leave none to train on")));
     }
+    let mut held = vec![false; n];
+    for &i in &order[..n_hold] {
+        held[i] = true;
+    }
+    let n_train = n - n_hold;
     let device = model.device();
-    let hold_idx = Tensor::from_slice(&order[..n_hold]).to_device(device);
-    let train_idx: Vec<i64> = order[n_hold..].to_vec();
-    // Held-out windows are gathered a chunk at a time when scored: no second copy.
-    let holdout = (n_hold > 0).then_some(hold_idx);
+    let units = n.div_ceil(ROWS_PER_UNIT);
+    let unit_bytes = ROWS_PER_UNIT * w * w * std::mem::size_of::<f32>();
+    let units_per_block = ((config.resident_mib << 20) / unit_bytes).max(1);
+    // Everything fits: read once, keep for all epochs.
+    let resident =
+        if units <= units_per_block { Some(Block::load(source, (0..units).collect(), device)?) } else { None };
+    if resident.is_none() {
+        log::info!(
+            "{n} windows exceed {} MiB: each epoch reads them in blocks of {} windows",
+            config.resident_mib,
+            units_per_block * ROWS_PER_UNIT
+        );
+    }
     let mut opt = nn::Adam::default()
         .build(model.var_store_mut(), config.learning_rate)
         .map_err(|e| RvaeError::BadModel(e.to_string()))?;
-    let batches_per_epoch = train_idx.len().div_ceil(config.batch);
     let compute = config.precision.kind_for(device);
+    let micro = if config.micro_batch == 0 { auto_micro_batch(w, compute) } else { config.micro_batch } as i64;
     model.set_decoder_compute(compute);
-    log::debug!("rVAE decoder computes in {compute:?}");
-    let mut report = RvaeTrainReport { train_windows: train_idx.len(), holdout_windows: n_hold, ..Default::default() };
+    log::debug!("rVAE decoder computes in {compute:?}, {micro} windows per pass");
+    let mut report = RvaeTrainReport { train_windows: n_train, holdout_windows: n_hold, ..Default::default() };
     let mut best = f64::INFINITY;
     let mut since_best = 0;
     let started = std::time::Instant::now();
-    progress.start("train rVAE", (config.epochs * batches_per_epoch) as u64);
-    for epoch in 0..config.epochs {
-        let t0 = std::time::Instant::now();
-        let mut shuffled = train_idx.clone();
-        shuffled.shuffle(&mut rng);
-        let mut sums = [0.0f64; 5];
-        for batch in shuffled.chunks(config.batch) {
-            if progress.cancelled() {
-                progress.finish();
-                model.set_decoder_compute(Kind::Float);
-                return Err(RvaeError::Cancelled);
-            }
-            let xb = x.index_select(0, &Tensor::from_slice(batch).to_device(device));
-            let b = batch.len() as i64;
-            let micro = if config.micro_batch == 0 {
-                auto_micro_batch(model.config().window, compute)
-            } else {
-                config.micro_batch
-            } as i64;
-            opt.zero_grad();
-            let mut start = 0;
-            while start < b {
-                let len = micro.min(b - start);
-                let eps = crate::init::normal_tensor(&mut rng, len, 3 + model.config().latent_dim as i64, device);
-                let p = model.pass(&xb.narrow(0, start, len), Some(&eps));
-                // Mean over the whole batch: each micro-batch adds its share.
-                (p.loss.sum(Kind::Float) / b as f64).backward();
-                sums[0] += p.loss.sum(Kind::Double).double_value(&[]);
-                for (i, t) in p.terms.iter().enumerate() {
-                    sums[i + 1] += t.sum(Kind::Double).double_value(&[]);
-                }
-                start += len;
-            }
-            opt.step();
-            progress.advance(1);
-        }
-        let m = train_idx.len() as f64;
-        let train = ElboTerms {
-            neg_elbo: sums[0] / m,
-            reconstruction: sums[1] / m,
-            kl_content: sums[2] / m,
-            kl_translation: sums[3] / m,
-            kl_rotation: sums[4] / m,
-        };
-        let held = holdout.as_ref().map(|idx| tch::no_grad(|| model.evaluate_indices(&x, idx, 500)));
-        let seconds = t0.elapsed().as_secs_f64();
-        log::info!(
-            "epoch {}/{}: −ELBO train {:.3} (recon {:.3}, KL z {:.3}, KL shift {:.3}, KL rot {:.3}){}, {:.0} windows/s",
-            epoch + 1,
-            config.epochs,
-            train.neg_elbo,
-            train.reconstruction,
-            train.kl_content,
-            train.kl_translation,
-            train.kl_rotation,
-            held.map(|h| format!(", held-out {:.3}", h.neg_elbo)).unwrap_or_default(),
-            m / seconds
-        );
-        report.epochs.push(EpochRecord { epoch, train, holdout: held, seconds });
-        report.windows_per_second = (report.epochs.len() as f64 * m) / started.elapsed().as_secs_f64();
-        if let Some(h) = held {
-            if h.neg_elbo < best - 1e-6 {
-                best = h.neg_elbo;
-                since_best = 0;
-            } else {
-                since_best += 1;
-                if config.early_stop_patience > 0 && since_best >= config.early_stop_patience {
-                    log::info!("early stop: no held-out improvement for {since_best} epochs");
-                    report.stopped_early = true;
-                    break;
+    progress.start("train rVAE", (config.epochs * n_train) as u64);
+    let beta = model.config().kl_weight;
+    let rotation_weight = model.config().rotation_kl_weight;
+    let outcome = (|| {
+        for epoch in 0..config.epochs {
+            let t0 = std::time::Instant::now();
+            let warming_up = epoch < config.kl_warmup_epochs;
+            model.set_kl_weight(if warming_up { config.kl_warmup_weight } else { beta });
+            let mut sums = [0.0f64; 5];
+            let mut unit_order: Vec<usize> = (0..units).collect();
+            unit_order.shuffle(&mut rng);
+            for block_units in unit_order.chunks(units_per_block) {
+                let loaded;
+                let block = match &resident {
+                    Some(b) => b,
+                    None => {
+                        loaded = Block::load(source, block_units.to_vec(), device)?;
+                        &loaded
+                    }
+                };
+                let mut positions = block.positions(&held, false);
+                positions.shuffle(&mut rng);
+                for batch in positions.chunks(config.batch) {
+                    if progress.cancelled() {
+                        return Err(RvaeError::Cancelled);
+                    }
+                    let xb = block.x.index_select(0, &Tensor::from_slice(batch).to_device(device));
+                    let b = batch.len() as i64;
+                    opt.zero_grad();
+                    let mut start = 0;
+                    while start < b {
+                        let len = micro.min(b - start);
+                        let eps =
+                            crate::init::normal_tensor(&mut rng, len, 3 + model.config().latent_dim as i64, device);
+                        let p = model.pass(&xb.narrow(0, start, len), Some(&eps));
+                        // Mean over the whole batch: each micro-batch adds its share.
+                        (p.loss.sum(Kind::Float) / b as f64).backward();
+                        sums[0] += p.loss.sum(Kind::Double).double_value(&[]);
+                        for (i, t) in p.terms.iter().enumerate() {
+                            sums[i + 1] += t.sum(Kind::Double).double_value(&[]);
+                        }
+                        start += len;
+                    }
+                    opt.step();
+                    progress.advance(batch.len() as u64);
                 }
             }
+            // The −ELBO with the model's own β, whatever the schedule weighed.
+            sums[0] = sums[1] + beta * (sums[2] + sums[3]) + rotation_weight * sums[4];
+            let train = ElboTerms::from_sums(&sums, n_train);
+            model.set_kl_weight(beta);
+            let held_out = if n_hold > 0 {
+                let mut eval_rng = Rvae::evaluation_rng();
+                let mut hold_sums = [0.0f64; 5];
+                let all_units: Vec<usize> = (0..units).collect();
+                for block_units in all_units.chunks(units_per_block) {
+                    let loaded;
+                    let block = match &resident {
+                        Some(b) => b,
+                        None => {
+                            loaded = Block::load(source, block_units.to_vec(), device)?;
+                            &loaded
+                        }
+                    };
+                    let positions = block.positions(&held, true);
+                    let s = tch::no_grad(|| model.elbo_sums(&block.x, &positions, &mut eval_rng));
+                    hold_sums.iter_mut().zip(s).for_each(|(a, b)| *a += b);
+                }
+                Some(ElboTerms::from_sums(&hold_sums, n_hold))
+            } else {
+                None
+            };
+            let seconds = t0.elapsed().as_secs_f64();
+            log::info!(
+                "epoch {}/{}: −ELBO train {:.3} (recon {:.3}, KL z {:.3}, KL shift {:.3}, KL rot {:.3}){}, {:.0} windows/s",
+                epoch + 1,
+                config.epochs,
+                train.neg_elbo,
+                train.reconstruction,
+                train.kl_content,
+                train.kl_translation,
+                train.kl_rotation,
+                held_out.map(|h| format!(", held-out {:.3}", h.neg_elbo)).unwrap_or_default(),
+                n_train as f64 / seconds
+            );
+            report.epochs.push(EpochRecord { epoch, train, holdout: held_out, seconds });
+            report.windows_per_second = (report.epochs.len() * n_train) as f64 / started.elapsed().as_secs_f64();
+            if let (Some(h), false) = (held_out, warming_up) {
+                if h.neg_elbo < best - 1e-6 {
+                    best = h.neg_elbo;
+                    since_best = 0;
+                } else {
+                    since_best += 1;
+                    if config.early_stop_patience > 0 && since_best >= config.early_stop_patience {
+                        log::info!("early stop: no held-out improvement for {since_best} epochs");
+                        report.stopped_early = true;
+                        break;
+                    }
+                }
+            }
         }
-    }
+        Ok(())
+    })();
     progress.finish();
     model.set_decoder_compute(Kind::Float);
-    Ok(report)
+    model.set_kl_weight(beta);
+    outcome.map(|()| report)
 }

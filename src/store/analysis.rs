@@ -60,6 +60,8 @@ pub struct AnalysisInfo {
     pub atoms: Option<usize>,
     pub windows: Option<usize>,
     pub latents: Option<usize>,
+    /// `/analysis` (the latent analysis of `report`) is present.
+    pub has_analysis: bool,
     pub models: Vec<String>,
     pub steps: Vec<String>,
 }
@@ -227,6 +229,7 @@ impl AnalysisFile {
             atoms,
             windows,
             latents,
+            has_analysis: file.link_exists("analysis"),
             models,
             steps,
         };
@@ -278,11 +281,11 @@ impl AnalysisFile {
 
     /// Applies `change` to a copy of the file and moves the copy into place; the
     /// step is recorded in `/provenance/<step>`. On any error the file is untouched.
-    pub fn update(
+    pub fn update<E: From<StoreError>>(
         &mut self,
         record: &StepRecord,
-        change: impl FnOnce(&hdf5::File) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
+        change: impl FnOnce(&hdf5::File) -> Result<(), E>,
+    ) -> Result<(), E> {
         let atomic = AtomicFile::new(&self.path)?;
         std::fs::copy(&self.path, atomic.temp_path()).map_err(|e| StoreError::io(&self.path, e))?;
         {

@@ -14,6 +14,12 @@ pub enum PipelineError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Segment(#[from] SegmentError),
+    #[error(transparent)]
+    Rvae(#[from] RvaeError),
+    #[error(transparent)]
+    Subimages(#[from] SubimageError),
+    #[error(transparent)]
+    Analysis(#[from] crate::analysis::AnalysisError),
     #[error("{0}")]
     Missing(String),
 }
@@ -51,8 +57,7 @@ pub fn segment_file(
     };
     let path = file.path().to_path_buf();
     let err = |e: hdf5::Error| StoreError::hdf5(&path, e);
-    let mut failure: Option<PipelineError> = None;
-    let result = file.update(&record, |out| {
+    file.update(&record, |out| -> Result<(), PipelineError> {
         if out.link_exists("probabilities") {
             out.unlink("probabilities").map_err(err)?;
         }
@@ -67,27 +72,19 @@ pub fn segment_file(
         progress.start("segment", n as u64);
         for k in 0..n {
             if progress.cancelled() {
-                return Err(StoreError::Cancelled);
+                return Err(StoreError::Cancelled.into());
             }
             let frame: ndarray::Array2<f32> = frames.read_slice_2d(s![k, .., ..]).map_err(err)?;
-            let p = match segmenter.predict(frame.view(), info.pixel_size) {
-                Ok(p) => p,
-                Err(e) => {
-                    failure = Some(PipelineError::Segment(SegmentError::BadInput(format!("frame {k}: {e}"))));
-                    return Err(StoreError::Cancelled);
-                }
-            };
+            let p = segmenter
+                .predict(frame.view(), info.pixel_size)
+                .map_err(|e| SegmentError::BadInput(format!("frame {k}: {e}")))?;
             probs.write_slice(&p, s![k, .., .., ..]).map_err(err)?;
             progress.advance(1);
         }
         progress.finish();
         write_model(out, "segmenter", &segmenter.to_stored()).map_err(err)?;
         Ok(())
-    });
-    match (result, failure) {
-        (_, Some(f)) => Err(f),
-        (r, None) => Ok(r?),
-    }
+    })
 }
 
 /// Step 2: atoms from `/probabilities` into `/atoms`.
@@ -138,10 +135,10 @@ pub fn find_atoms_file(
         seed: 0,
     };
     let path = file.path().to_path_buf();
-    file.update(&record, |out| {
+    file.update(&record, |out| -> Result<(), StoreError> {
         write_atoms(out, &table).map_err(|e| StoreError::hdf5(&path, e))?;
         // Windows and latents made from an older atom table no longer match it.
-        for stale in ["subimages", "latents"] {
+        for stale in ["subimages", "latents", "analysis"] {
             if out.link_exists(stale) {
                 out.unlink(stale).map_err(|e| StoreError::hdf5(&path, e))?;
             }
@@ -151,27 +148,25 @@ pub fn find_atoms_file(
     Ok(table)
 }
 
-use crate::rvae::{train_rvae_tensor, Rvae, RvaeConfig, RvaeError, RvaeTrainConfig, RvaeTrainReport};
-use crate::subimages::{SubimageError, WindowConfig, WindowCutter, WindowSource, Windows};
+use crate::rvae::{
+    train_rvae_rows, Rvae, RvaeConfig, RvaeError, RvaeTrainConfig, RvaeTrainReport, WindowRows, ROWS_PER_UNIT,
+};
+use crate::subimages::{SubimageError, WindowConfig, WindowCutter, WindowSource};
 
-impl From<RvaeError> for PipelineError {
-    fn from(e: RvaeError) -> Self {
-        PipelineError::Missing(e.to_string())
-    }
+/// What `subimages` wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowsWritten {
+    pub count: usize,
+    pub size_px: usize,
 }
 
-impl From<SubimageError> for PipelineError {
-    fn from(e: SubimageError) -> Self {
-        PipelineError::Missing(e.to_string())
-    }
-}
-
-/// Step 3: windows around the atoms of `/atoms` into `/subimages`.
+/// Step 3: windows around the atoms of `/atoms` into `/subimages`, written frame by
+/// frame (in whole chunks) so that the stack is never held in memory.
 pub fn cut_windows_file(
     file: &mut AnalysisFile,
     config: &WindowConfig,
     progress: &mut dyn Progress,
-) -> Result<Windows, PipelineError> {
+) -> Result<WindowsWritten, PipelineError> {
     let started = now_utc();
     let info = file.info().clone();
     let atoms = file.read_atoms()?.ok_or_else(|| {
@@ -184,40 +179,13 @@ pub fn cut_windows_file(
         )));
     }
     let mut cutter = WindowCutter::new(config.clone(), info.pixel_size)?;
-    {
-        let reader = hdf5::File::open(file.path()).map_err(h5(file))?;
-        let n = info.frames[0];
-        progress.start("subimages", n as u64);
-        let mut rows_of_frame: Vec<Vec<(u64, f32, f32, u8)>> = vec![Vec::new(); n];
-        for i in 0..atoms.len() {
-            if let Some(rows) = rows_of_frame.get_mut(atoms.frame[i] as usize) {
-                rows.push((i as u64, atoms.y[i], atoms.x[i], atoms.class[i]));
-            }
+    let w = cutter.size();
+    let n_frames = info.frames[0];
+    let mut rows_of_frame: Vec<Vec<(u64, f32, f32, u8)>> = vec![Vec::new(); n_frames];
+    for i in 0..atoms.len() {
+        if let Some(rows) = rows_of_frame.get_mut(atoms.frame[i] as usize) {
+            rows.push((i as u64, atoms.y[i], atoms.x[i], atoms.class[i]));
         }
-        for (k, rows) in rows_of_frame.iter().enumerate() {
-            if progress.cancelled() {
-                return Err(StoreError::Cancelled.into());
-            }
-            let image: ndarray::Array2<f32> = match config.source {
-                WindowSource::Frames => {
-                    reader.dataset("frames").and_then(|d| d.read_slice_2d(s![k, .., ..])).map_err(h5(file))?
-                }
-                WindowSource::Atoms => {
-                    let p: ndarray::Array3<f32> = reader
-                        .dataset("probabilities")
-                        .and_then(|d| d.read_slice(s![k, 1.., .., ..]))
-                        .map_err(h5(file))?;
-                    p.sum_axis(ndarray::Axis(0))
-                }
-            };
-            cutter.add_frame(k as u32, image.view(), rows)?;
-            progress.advance(1);
-        }
-        progress.finish();
-    }
-    let windows = cutter.finish();
-    if windows.is_empty() {
-        return Err(PipelineError::Missing("no atom of the chosen class has a whole window inside its frame".into()));
     }
     let record = StepRecord {
         step: "subimages".into(),
@@ -229,62 +197,131 @@ pub fn cut_windows_file(
     };
     let path = file.path().to_path_buf();
     let e = |err| StoreError::hdf5(&path, err);
-    file.update(&record, |out| {
+    let mut written = WindowsWritten { count: 0, size_px: w };
+    file.update(&record, |out| -> Result<(), PipelineError> {
         let g = crate::store::fresh_group(out, "subimages").map_err(e)?;
-        let w = windows.size();
-        g.new_dataset::<f32>()
-            .shape([windows.len(), w, w])
-            .chunk([windows.len().clamp(1, 1024), w, w])
+        let data = g
+            .new_dataset::<f32>()
+            .shape([hdf5::Extent::resizable(0), hdf5::Extent::fixed(w), hdf5::Extent::fixed(w)])
+            .chunk([ROWS_PER_UNIT, w, w])
             .deflate(1)
             .create("windows")
-            .and_then(|d| d.write(&windows.data))
             .map_err(e)?;
+        // Pending windows are flushed in whole chunks (a partial chunk written twice
+        // would be compressed twice).
+        let mut pending: Vec<f32> = Vec::new();
+        let mut flush = |pending: &mut Vec<f32>, all: bool| -> Result<(), PipelineError> {
+            let rows = pending.len() / (w * w);
+            let take = if all { rows } else { rows / ROWS_PER_UNIT * ROWS_PER_UNIT };
+            if take == 0 {
+                return Ok(());
+            }
+            let block = ndarray::ArrayView3::from_shape((take, w, w), &pending[..take * w * w]).expect("whole windows");
+            data.resize([written.count + take, w, w]).map_err(e)?;
+            data.write_slice(block, s![written.count..written.count + take, .., ..]).map_err(e)?;
+            written.count += take;
+            pending.drain(..take * w * w);
+            Ok(())
+        };
+        let frames = out.dataset("frames").map_err(e)?;
+        let probabilities = out.dataset("probabilities").ok();
+        progress.start("subimages", n_frames as u64);
+        for (k, rows) in rows_of_frame.iter().enumerate() {
+            if progress.cancelled() {
+                return Err(StoreError::Cancelled.into());
+            }
+            let image: ndarray::Array2<f32> = match (config.source, &probabilities) {
+                (WindowSource::Atoms, Some(p)) => {
+                    let p: ndarray::Array3<f32> = p.read_slice(s![k, 1.., .., ..]).map_err(e)?;
+                    p.sum_axis(ndarray::Axis(0))
+                }
+                _ => frames.read_slice_2d(s![k, .., ..]).map_err(e)?,
+            };
+            cutter.add_frame(k as u32, image.view(), rows)?;
+            pending.extend(cutter.take_pixels());
+            flush(&mut pending, false)?;
+            progress.advance(1);
+        }
+        flush(&mut pending, true)?;
+        progress.finish();
+        let windows = cutter.finish();
+        if windows.is_empty() {
+            return Err(PipelineError::Missing(
+                "no atom of the chosen class has a whole window inside its frame".into(),
+            ));
+        }
         g.new_dataset_builder().with_data(&windows.atom_index).create("atom_index").map_err(e)?;
         g.new_dataset_builder().with_data(&windows.frame).create("frame").map_err(e)?;
         g.new_dataset_builder().with_data(&windows.y).create("y").map_err(e)?;
         g.new_dataset_builder().with_data(&windows.x).create("x").map_err(e)?;
         g.new_dataset_builder().with_data(&windows.class).create("class").map_err(e)?;
         g.new_attr::<u64>().create("size_px").and_then(|a| a.write_scalar(&(w as u64))).map_err(e)?;
-        if out.link_exists("latents") {
-            out.unlink("latents").map_err(e)?;
+        for stale in ["latents", "analysis"] {
+            if out.link_exists(stale) {
+                out.unlink(stale).map_err(e)?;
+            }
         }
         Ok(())
     })?;
-    Ok(windows)
+    Ok(written)
 }
 
-fn windows_dataset(file: &AnalysisFile, reader: &hdf5::File) -> Result<hdf5::Dataset, PipelineError> {
-    reader.dataset("subimages/windows").map_err(|_| {
-        PipelineError::Missing(format!("{}: no /subimages yet; run `subimages` first", file.path().display()))
-    })
+/// `/subimages/windows` read on demand, a range of rows at a time (the rVAE steps
+/// never hold the whole stack unless it is small).
+pub struct StoredWindows {
+    dataset: hdf5::Dataset,
+    path: std::path::PathBuf,
+    count: usize,
+    size_px: usize,
 }
 
-/// Reads `/subimages/windows` chunk by chunk straight into one (N, w·w) CPU tensor,
-/// so that only one copy of the (possibly ~1 GB) window stack is ever held.
-pub fn read_windows_tensor(file: &AnalysisFile) -> Result<(tch::Tensor, usize), PipelineError> {
-    let reader = hdf5::File::open(file.path()).map_err(h5(file))?;
-    let ds = windows_dataset(file, &reader)?;
-    let shape = ds.shape();
-    let [n, h, w] = <[usize; 3]>::try_from(shape.as_slice())
-        .map_err(|_| PipelineError::Missing(format!("/subimages/windows has shape {shape:?}, not (N, w, w)")))?;
-    if h != w || n == 0 {
-        return Err(PipelineError::Missing(format!("/subimages/windows has shape {shape:?}, not (N ≥ 1, w, w)")));
-    }
-    let out = tch::Tensor::zeros([n as i64, (w * w) as i64], (tch::Kind::Float, tch::Device::Cpu));
-    let chunk = 4096;
-    let mut start = 0;
-    while start < n {
-        let len = chunk.min(n - start);
-        let part: ndarray::Array3<f32> = ds.read_slice(s![start..start + len, .., ..]).map_err(h5(file))?;
-        if let Some(k) = part.iter().position(|v| !v.is_finite()) {
-            return Err(PipelineError::Missing(format!("window {} has a NaN or infinite pixel", start + k / (w * w))));
+impl StoredWindows {
+    pub fn open(file: &AnalysisFile) -> Result<Self, PipelineError> {
+        let reader = hdf5::File::open(file.path()).map_err(h5(file))?;
+        let dataset = reader.dataset("subimages/windows").map_err(|_| {
+            PipelineError::Missing(format!("{}: no /subimages yet; run `subimages` first", file.path().display()))
+        })?;
+        let shape = dataset.shape();
+        match shape.as_slice() {
+            &[n, h, w] if h == w && n > 0 => {
+                Ok(Self { dataset, path: file.path().to_path_buf(), count: n, size_px: w })
+            }
+            _ => Err(PipelineError::Missing(format!(
+                "{}: /subimages/windows has shape {shape:?}, not (N ≥ 1, w, w)",
+                file.path().display()
+            ))),
         }
-        let values: Vec<f32> = part.into_iter().collect();
-        out.narrow(0, start as i64, len as i64)
-            .copy_(&tch::Tensor::from_slice(&values).view([len as i64, (w * w) as i64]));
-        start += len;
     }
-    Ok((out, w))
+
+    pub fn size_px(&self) -> usize {
+        self.size_px
+    }
+}
+
+impl WindowRows for StoredWindows {
+    fn count(&self) -> usize {
+        self.count
+    }
+
+    fn pixels(&self) -> usize {
+        self.size_px * self.size_px
+    }
+
+    fn rows(&self, start: usize, len: usize) -> Result<tch::Tensor, RvaeError> {
+        let part: ndarray::Array3<f32> = self
+            .dataset
+            .read_slice(s![start..start + len, .., ..])
+            .map_err(|err| RvaeError::BadInput(StoreError::hdf5(&self.path, err).to_string()))?;
+        let values = part.as_slice().expect("a fresh array is contiguous");
+        if let Some(k) = values.iter().position(|v| !v.is_finite()) {
+            return Err(RvaeError::BadInput(format!(
+                "{}: window {} has a NaN or infinite pixel",
+                self.path.display(),
+                start + k / self.pixels()
+            )));
+        }
+        Ok(tch::Tensor::from_slice(values).view([len as i64, self.pixels() as i64]))
+    }
 }
 
 /// Step 4: an rVAE trained on `/subimages`, stored as `/models/rvae` with its
@@ -297,10 +334,11 @@ pub fn train_rvae_file(
     progress: &mut dyn Progress,
 ) -> Result<(Rvae, RvaeTrainReport), PipelineError> {
     let started = now_utc();
-    let (windows, w) = read_windows_tensor(file)?;
-    let config = RvaeConfig { window: w, ..model_config.clone() };
+    let windows = StoredWindows::open(file)?;
+    let config = RvaeConfig { window: windows.size_px(), ..model_config.clone() };
     let mut model = Rvae::new_seeded(config, device, train_config.seed)?;
-    let report = train_rvae_tensor(&mut model, windows.to_device(device), train_config, progress)?;
+    let report = train_rvae_rows(&mut model, &windows, train_config, progress)?;
+    drop(windows);
     let mut stored = model.to_stored();
     stored.config["training"] = serde_json::json!({"train_config": train_config, "report": report});
     let record = StepRecord {
@@ -326,14 +364,22 @@ pub fn encode_file(file: &mut AnalysisFile, device: tch::Device) -> Result<crate
         ))
     })?;
     let model = Rvae::from_stored(&stored, device)?;
-    let (windows, w) = read_windows_tensor(file)?;
-    if w != model.config().window {
+    let windows = StoredWindows::open(file)?;
+    if windows.size_px() != model.config().window {
         return Err(PipelineError::Missing(format!(
-            "the windows are {w}×{w} px but the stored rVAE takes {0}×{0} px; train it again",
+            "the windows are {0}×{0} px but the stored rVAE takes {1}×{1} px; train it again",
+            windows.size_px(),
             model.config().window
         )));
     }
-    let latents = model.encode_tensor(&windows.to_device(device));
+    let mut parts = Vec::new();
+    let step = 16 * ROWS_PER_UNIT;
+    for start in (0..windows.count()).step_by(step) {
+        let x = windows.rows(start, step.min(windows.count() - start))?;
+        parts.push(model.encode_tensor(&x.to_device(device)));
+    }
+    drop(windows);
+    let latents = crate::rvae::Latents::concatenate(parts);
     let record = StepRecord {
         step: "encode".into(),
         parameters: serde_json::json!({"model": "rvae"}),
@@ -345,6 +391,10 @@ pub fn encode_file(file: &mut AnalysisFile, device: tch::Device) -> Result<crate
     let path = file.path().to_path_buf();
     let e = |err| StoreError::hdf5(&path, err);
     file.update(&record, |out| {
+        // An analysis of older latents no longer matches them.
+        if out.link_exists("analysis") {
+            out.unlink("analysis").map_err(e)?;
+        }
         let g = crate::store::fresh_group(out, "latents").map_err(e)?;
         g.new_dataset_builder().with_data(&latents.mean).create("mean").map_err(e)?;
         g.new_dataset_builder().with_data(&latents.logvar).create("logvar").map_err(e)?;
@@ -352,3 +402,6 @@ pub fn encode_file(file: &mut AnalysisFile, device: tch::Device) -> Result<crate
     })?;
     Ok(latents)
 }
+
+mod latents;
+pub use latents::{analyse_latents_file, read_sample_windows};
