@@ -67,7 +67,8 @@ pub fn analyse_latents_file(
             frame.len()
         )));
     }
-    let stored = file.read_model("rvae", Some(crate::rvae::MODEL_KIND)).map_err(|_| missing("/models/rvae", "train-rvae"))?;
+    let stored =
+        file.read_model("rvae", Some(crate::rvae::MODEL_KIND)).map_err(|_| missing("/models/rvae", "train-rvae"))?;
     let rvae = Rvae::from_stored(&stored, device)?;
     let windows = StoredWindows::open(file)?;
     let sample = spread_sample(windows.count(), config.baseline_windows.max(1));
@@ -118,12 +119,7 @@ fn write_analysis(out: &hdf5::File, a: &LatentAnalysis, config: &AnalysisConfig)
         hist.new_dataset_builder().with_data(&a.histogram_edges[i]).create(format!("{name}_edges").as_str())?;
         let m = &a.maps[i];
         let (_, h, w) = m.dim();
-        maps.new_dataset::<f32>()
-            .shape(m.dim())
-            .chunk([1, h, w])
-            .deflate(4)
-            .create(name.as_str())?
-            .write(m)?;
+        maps.new_dataset::<f32>().shape(m.dim()).chunk([1, h, w]).deflate(4).create(name.as_str())?.write(m)?;
     }
     g.new_dataset_builder().with_data(&a.coordination).create("coordination")?;
     g.new_dataset_builder().with_data(&a.sample.iter().map(|&i| i as u64).collect::<Vec<_>>()).create("sample")?;

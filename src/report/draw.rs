@@ -136,11 +136,7 @@ pub fn mosaic(grid: &Array4<f32>) -> Array2<f32> {
 }
 
 /// Box-averages `data` onto a (pw × ph) raster, NaN where a box has no value.
-fn resample<T: Copy>(
-    data: ArrayView2<T>,
-    (pw, ph): (u32, u32),
-    mut pixel: impl FnMut(&[T]) -> RGBColor,
-) -> Vec<u8> {
+fn resample<T: Copy>(data: ArrayView2<T>, (pw, ph): (u32, u32), mut pixel: impl FnMut(&[T]) -> RGBColor) -> Vec<u8> {
     let (h, w) = data.dim();
     let mut buf = Vec::with_capacity((pw * ph * 3) as usize);
     let mut block = Vec::new();
@@ -189,12 +185,18 @@ fn image_axes<'a, 'b>(
 
 /// The part of `area` whose plotting region (inside the axes of [`image_axes`])
 /// has the width/height `ratio`, so that images keep square pixels.
-pub fn fit_aspect<'b>(area: &DrawingArea<BitMapBackend<'b>, Shift>, ratio: f64) -> DrawingArea<BitMapBackend<'b>, Shift> {
+pub fn fit_aspect<'b>(
+    area: &DrawingArea<BitMapBackend<'b>, Shift>,
+    ratio: f64,
+) -> DrawingArea<BitMapBackend<'b>, Shift> {
     fit_aspect_trim(area, ratio).0
 }
 
 /// As [`fit_aspect`], also returning the rows trimmed off the top and bottom.
-fn fit_aspect_trim<'b>(area: &DrawingArea<BitMapBackend<'b>, Shift>, ratio: f64) -> (DrawingArea<BitMapBackend<'b>, Shift>, i32) {
+fn fit_aspect_trim<'b>(
+    area: &DrawingArea<BitMapBackend<'b>, Shift>,
+    ratio: f64,
+) -> (DrawingArea<BitMapBackend<'b>, Shift>, i32) {
     let (w, h) = area.dim_in_pixel();
     // Label areas, margins and caption of `image_axes`.
     let plot_w = f64::from(w) - 60.0 - 24.0;
@@ -236,8 +238,8 @@ pub fn heatmap(
         let v = if finite.is_empty() { f64::NAN } else { finite.iter().sum::<f64>() / finite.len() as f64 };
         cmap.colour(v, range)
     });
-    let image = BitMapElement::with_owned_buffer((panel.x.0, panel.y.0), size, buf)
-        .ok_or_else(|| d("raster size mismatch"))?;
+    let image =
+        BitMapElement::with_owned_buffer((panel.x.0, panel.y.0), size, buf).ok_or_else(|| d("raster size mismatch"))?;
     chart.draw_series(std::iter::once(image)).map_err(d)?;
     colour_bar(&bar, range, &panel.bar_label, cmap)
 }
@@ -292,11 +294,14 @@ pub fn rgb_image<'a, 'b>(
         let (g, r) = block.iter().fold((0.0, 0.0), |(g, r), p| (g + p[0] / n, r + p[1] / n));
         RGBColor((r.clamp(0.0, 1.0) * 255.0) as u8, (g.clamp(0.0, 1.0) * 200.0) as u8, 20)
     });
-    let image = BitMapElement::with_owned_buffer((panel.x.0, panel.y.0), size, buf)
-        .ok_or_else(|| d("raster size mismatch"))?;
+    let image =
+        BitMapElement::with_owned_buffer((panel.x.0, panel.y.0), size, buf).ok_or_else(|| d("raster size mismatch"))?;
     chart.draw_series(std::iter::once(image)).map_err(d)?;
     Ok(chart)
 }
+
+/// A named line of (x, y) points in one colour.
+pub type Series<'s> = (&'s str, Vec<(f64, f64)>, RGBColor);
 
 /// Line chart of named (x, y) series, with points.
 pub fn line_panel(
@@ -304,7 +309,7 @@ pub fn line_panel(
     title: &str,
     x_label: &str,
     y_label: &str,
-    series: &[(&str, Vec<(f64, f64)>, RGBColor)],
+    series: &[Series],
     legend: bool,
 ) -> Result<(), ReportError> {
     let points = series.iter().flat_map(|s| s.1.iter());

@@ -49,7 +49,8 @@ pub fn write_report(file: &AnalysisFile, out_dir: &Path) -> Result<Vec<PathBuf>,
     std::fs::create_dir_all(out_dir).map_err(|source| ReportError::Io { path: out_dir.to_path_buf(), source })?;
     let stored = StoredAnalysis::read(file)?;
     let mut written = Vec::new();
-    let figures: [(&str, &dyn Fn(&Path, &StoredAnalysis) -> Result<(), ReportError>); 7] = [
+    type Figure = dyn Fn(&Path, &StoredAnalysis) -> Result<(), ReportError>;
+    let figures: [(&str, &Figure); 7] = [
         ("fig2_segmentation.png", &segmentation_figure),
         ("fig5_building_blocks.png", &building_blocks_figure),
         ("fig6_latent_maps.png", &maps_figure),
@@ -99,11 +100,9 @@ fn segmentation_figure(path: &Path, a: &StoredAnalysis) -> Result<(), ReportErro
     });
     let right = draw::fit_aspect(&right, w as f64 / h as f64);
     let chart = match &overlay {
-        Some(o) => draw::rgb_image(
-            &right,
-            &Panel::image("probabilities (C green, Si red) and atoms", extent, ""),
-            o.view(),
-        )?,
+        Some(o) => {
+            draw::rgb_image(&right, &Panel::image("probabilities (C green, Si red) and atoms", extent, ""), o.view())?
+        }
         None => draw::rgb_image(
             &right,
             &Panel::image("atoms (no probabilities stored)", extent, ""),
@@ -188,7 +187,8 @@ fn unit_of(name: &str) -> &'static str {
 fn maps_figure(path: &Path, a: &StoredAnalysis) -> Result<(), ReportError> {
     let latents = shown_latents(a);
     let frames = a.map_frames.len();
-    let root = BitMapBackend::new(path, (560 * frames as u32 + 40, 520 * latents.len() as u32 + 60)).into_drawing_area();
+    let root =
+        BitMapBackend::new(path, (560 * frames as u32 + 40, 520 * latents.len() as u32 + 60)).into_drawing_area();
     root.fill(&WHITE).map_err(d)?;
     let root = root.titled("Latents painted on their atoms (Fig. 6)", (FONT, 26)).map_err(d)?;
     let cells = root.split_evenly((latents.len(), frames));
@@ -287,16 +287,22 @@ fn ssim_figure(path: &Path, a: &StoredAnalysis) -> Result<(), ReportError> {
     let plain = RGBColor(90, 120, 200);
     let turned = RGBColor(230, 140, 40);
     chart
-        .draw_series(a.ssim.iter().enumerate().map(|(i, s)| {
-            Rectangle::new([(i as f64 + 0.15, 0.0), (i as f64 + 0.48, s.1)], plain.filled())
-        }))
+        .draw_series(
+            a.ssim
+                .iter()
+                .enumerate()
+                .map(|(i, s)| Rectangle::new([(i as f64 + 0.15, 0.0), (i as f64 + 0.48, s.1)], plain.filled())),
+        )
         .map_err(d)?
         .label("as found")
         .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], plain.filled()));
     chart
-        .draw_series(a.ssim.iter().enumerate().map(|(i, s)| {
-            Rectangle::new([(i as f64 + 0.52, 0.0), (i as f64 + 0.85, s.2)], turned.filled())
-        }))
+        .draw_series(
+            a.ssim
+                .iter()
+                .enumerate()
+                .map(|(i, s)| Rectangle::new([(i as f64 + 0.52, 0.0), (i as f64 + 0.85, s.2)], turned.filled())),
+        )
         .map_err(d)?
         .label("best turn of one block")
         .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], turned.filled()));

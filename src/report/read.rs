@@ -90,15 +90,21 @@ impl StoredAnalysis {
             histograms,
             map_frames,
             maps,
-            window_components: a.dataset("window_gmm/components").and_then(|d| d.read::<f32, ndarray::Ix3>()).map_err(e)?,
+            window_components: a
+                .dataset("window_gmm/components")
+                .and_then(|d| d.read::<f32, ndarray::Ix3>())
+                .map_err(e)?,
             conv_ae_manifold: read4("conv_ae/manifold")?,
-            conv_ae_range: [
-                (f64::from(range[0]), f64::from(range[1])),
-                (f64::from(range[2]), f64::from(range[3])),
-            ],
+            conv_ae_range: [(f64::from(range[0]), f64::from(range[1])), (f64::from(range[2]), f64::from(range[3]))],
             vae_manifold: read4("vae/manifold")?,
             rvae_manifold: read4("rvae/manifold")?,
-            rvae_axis: a.dataset("rvae/axis").and_then(|d| d.read_raw::<f32>()).map_err(e)?.into_iter().map(f64::from).collect(),
+            rvae_axis: a
+                .dataset("rvae/axis")
+                .and_then(|d| d.read_raw::<f32>())
+                .map_err(e)?
+                .into_iter()
+                .map(f64::from)
+                .collect(),
             ssim,
             latent_bic: (u64s("latent_gmm/ks")?, f64s("latent_gmm/bic")?),
             window_bic: (u64s("window_gmm/ks")?, f64s("window_gmm/bic")?),

@@ -94,6 +94,10 @@ pub struct RvaeConfig {
     pub encoder_layers: usize,
     /// Hidden 128×128 layers of the decoder after the coordinate+latent layer.
     pub decoder_layers: usize,
+    /// Only the disc inscribed in the window is encoded and reconstructed: a turn
+    /// of the decoder's grid then never needs content from outside the window,
+    /// so a motif and the same motif turned are reconstructed equally well.
+    pub disc: bool,
     /// Whether the angle γ is a latent; without it and without translation the
     /// model is the paper's plain VAE baseline (same MLPs, no pose).
     pub rotation: bool,
@@ -120,6 +124,7 @@ impl Default for RvaeConfig {
             encoder: EncoderKind::Mlp,
             encoder_layers: 2,
             decoder_layers: 2,
+            disc: false,
             rotation: true,
             rotation_prior: 0.1,
             translation: true,
@@ -186,6 +191,8 @@ pub struct Rvae {
     encoder: Encoder,
     decoder: Decoder,
     grid: Tensor,
+    /// (w·w) 1 inside the inscribed disc, 0 outside, when `config.disc`.
+    disc: Option<Tensor>,
     config: RvaeConfig,
     device: tch::Device,
 }
@@ -242,11 +249,60 @@ impl Rvae {
         let encoder = Encoder::new(&vs.root(), &config);
         let decoder = Decoder::new(&vs.root(), &config);
         let grid = coordinate_grid(config.window as i64, device);
-        Ok(Self { vs, encoder, decoder, grid, config, device })
+        let disc =
+            config.disc.then(|| grid.square().sum_dim_intlist(1, false, Kind::Float).le(1.0).to_kind(Kind::Float));
+        Ok(Self { vs, encoder, decoder, grid, disc, config, device })
     }
 
     pub fn config(&self) -> &RvaeConfig {
         &self.config
+    }
+
+    /// Renumbers the content latents so that z1 is the one whose posterior means
+    /// vary most over `x` (n, w·w), z2 the next, …: the model computes the same
+    /// function, but "z1" names its most used content latent (as the paper reads
+    /// z1 as crystallinity), independently of how training happened to order them.
+    pub(crate) fn order_content_latents(&mut self, x: &Tensor) {
+        let k = self.config.latent_dim as i64;
+        if k < 2 || x.size()[0] < 2 {
+            return;
+        }
+        let spread = tch::no_grad(|| {
+            let (mean, _) = self.encoder.forward(&self.masked(x), self.config.window as i64);
+            mean.narrow(1, 3, k).var_dim(0, true, false)
+        });
+        let spread = Vec::<f64>::try_from(spread.to_kind(Kind::Double)).unwrap_or_default();
+        let mut order: Vec<usize> = (0..k as usize).collect();
+        order.sort_by(|&a, &b| spread[b].total_cmp(&spread[a]));
+        if order.iter().enumerate().all(|(i, &o)| i == o) {
+            return;
+        }
+        let rows: Vec<i64> = (0..3).chain(order.iter().map(|&o| 3 + o as i64)).collect();
+        let rows = Tensor::from_slice(&rows).to_device(self.device);
+        let cols = Tensor::from_slice(&order.iter().map(|&o| o as i64).collect::<Vec<_>>()).to_device(self.device);
+        let vars = self.vs.variables();
+        tch::no_grad(|| {
+            for (name, var) in &vars {
+                let permuted = match name.as_str() {
+                    "enc_mean.weight" | "enc_mean.bias" | "enc_logsd.weight" | "enc_logsd.bias" => {
+                        var.index_select(0, &rows)
+                    }
+                    "dec_latent.weight" => var.index_select(1, &cols),
+                    _ => continue,
+                };
+                var.shallow_clone().copy_(&permuted);
+            }
+        });
+        log::debug!("content latents renumbered by spread: {order:?}");
+    }
+
+    /// `x` (b, w·w) with the pixels outside the disc set to 0 when the model
+    /// works on the disc.
+    fn masked(&self, x: &Tensor) -> Tensor {
+        match &self.disc {
+            Some(d) => x * d.to_kind(x.kind()),
+            None => x.shallow_clone(),
+        }
     }
 
     /// Changes the weight β of the content and shift KL terms (a training schedule).
@@ -311,6 +367,7 @@ impl Rvae {
     /// evaluates at the posterior means.
     pub(crate) fn pass(&self, x: &Tensor, noise: Option<&Tensor>) -> Pass {
         let w = self.config.window as i64;
+        let x = &self.masked(x);
         let (mean, logsd) = self.encoder.forward(x, w);
         let z = match noise {
             Some(eps) => &mean + logsd.exp() * eps.to_kind(mean.kind()),
@@ -318,7 +375,7 @@ impl Rvae {
         };
         let (angle, shift, content) = self.pose_and_content(&z);
         let coords = transform_grid(&self.grid, &angle, shift.as_ref());
-        let recon = self.decoder.forward(&coords, &content);
+        let recon = self.masked(&self.decoder.forward(&coords, &content));
         let reconstruction = (recon - x).square().sum_dim_intlist(1, false, x.kind()) * 0.5;
         let k = self.config.latent_dim as i64;
         let kl_content = gaussian_kl(&mean.narrow(1, 3, k), &logsd.narrow(1, 3, k));
@@ -353,6 +410,7 @@ impl Rvae {
     pub fn set_kind(&mut self, kind: Kind) {
         self.vs.set_kind(kind);
         self.grid = self.grid.to_kind(kind);
+        self.disc = self.disc.as_ref().map(|d| d.to_kind(kind));
     }
 
     /// −ELBO and its terms on a stack of windows (one sample of q per window, no gradient).
@@ -407,7 +465,7 @@ impl Rvae {
             let mut start = 0;
             while start < n {
                 let len = 2000.min(n - start);
-                let (m, ls) = self.encoder.forward(&x.narrow(0, start, len), self.config.window as i64);
+                let (m, ls) = self.encoder.forward(&self.masked(&x.narrow(0, start, len)), self.config.window as i64);
                 means.push(m);
                 logvars.push(ls * 2.0);
                 start += len;
@@ -475,5 +533,42 @@ impl Rvae {
         let w = self.config.window;
         let flat = self.decode(&z, false)?;
         Ok((flat.into_shape_with_order((n, n, w, w)).expect("shape"), axis))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renumbering_content_latents_keeps_the_model_and_sorts_by_spread() {
+        let mut model = Rvae::new_seeded(
+            RvaeConfig { window: 8, hidden: 16, latent_dim: 3, ..Default::default() },
+            tch::Device::Cpu,
+            4,
+        )
+        .unwrap();
+        let x = Tensor::from_slice(&(0..40 * 64).map(|i| ((i * 37 % 101) as f32) / 101.0).collect::<Vec<_>>())
+            .view([40, 64]);
+        let before = model.encode_tensor(&x);
+        let loss_before = f64::try_from(model.deterministic_loss(&x)).unwrap();
+        model.order_content_latents(&x);
+        let after = model.encode_tensor(&x);
+        let loss_after = f64::try_from(model.deterministic_loss(&x)).unwrap();
+        assert!((loss_before - loss_after).abs() < 1e-4, "the same function: {loss_before} vs {loss_after}");
+        let spread = |l: &Latents, c: usize| {
+            let col = l.mean.column(c);
+            let m = col.mean().unwrap();
+            col.iter().map(|v| (v - m).powi(2)).sum::<f32>()
+        };
+        assert!(spread(&after, 3) >= spread(&after, 4) && spread(&after, 4) >= spread(&after, 5));
+        let mut a: Vec<f32> = (3..6).map(|c| spread(&after, c)).collect();
+        let mut b: Vec<f32> = (3..6).map(|c| spread(&before, c)).collect();
+        a.sort_by(f32::total_cmp);
+        b.sort_by(f32::total_cmp);
+        for (u, v) in a.iter().zip(&b) {
+            assert!((u - v).abs() < 1e-4 * v.max(1e-6), "the same latents, renumbered: {a:?} vs {b:?}");
+        }
+        assert_eq!(before.mean.column(0), after.mean.column(0), "the pose is untouched");
     }
 }

@@ -350,5 +350,12 @@ pub fn train_rvae_rows(
     progress.finish();
     model.set_decoder_compute(Kind::Float);
     model.set_kl_weight(beta);
-    outcome.map(|()| report)
+    outcome?;
+    // z1 names the content latent that varies most (over at most one unit of windows).
+    let sample = match &resident {
+        Some(block) => block.x.narrow(0, 0, block.x.size()[0].min(ROWS_PER_UNIT as i64)),
+        None => source.rows(0, ROWS_PER_UNIT.min(n))?.to_device(device),
+    };
+    model.order_content_latents(&sample);
+    Ok(report)
 }
