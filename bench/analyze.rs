@@ -1,9 +1,9 @@
 //! Scale of the analysis pipeline (issue: a 50-frame 1024² movie through `analyze`
 //! with peak memory ≤ 1 GiB beyond the model's own): runs every CLI step (import →
-//! segment → atoms → subimages → train-rvae, one epoch → encode) on a simulated
-//! 50-frame 1024² movie under /usr/bin/time and records each step's peak RSS and
-//! wall time, next to the RSS of the bare runtime (`atomvae info`, which loads
-//! libtorch and nothing else).
+//! segment → atoms → subimages → train-rvae, one epoch → encode → report, baselines two
+//! epochs) on a simulated 50-frame 1024² movie under /usr/bin/time and records each
+//! step's peak RSS and wall time, next to the RSS of the bare runtime (`atomvae info`,
+//! which loads libtorch and nothing else).
 //! Run: `bash bench/run.sh analyze`.
 
 mod common;
@@ -52,6 +52,7 @@ fn main() {
         ("subimages", vec!["-q", "subimages", a]),
         ("train_rvae_1_epoch", vec!["-q", "train-rvae", a, "--epochs", "1", "--device", "cpu"]),
         ("encode", vec!["-q", "encode", a, "--device", "cpu"]),
+        ("report_2_baseline_epochs", vec!["-q", "report", a, "--baseline-epochs", "2", "--device", "cpu"]),
     ] {
         let (rss, wall) = timed(&bin, &args);
         total += wall;
@@ -75,7 +76,7 @@ fn main() {
     });
     measurements.push(Measurement {
         name: "analyze_50x1024_wall_s".into(),
-        unit: "s (import + segment + atoms)".into(),
+        unit: "s (every step; rVAE 1 epoch, baselines 2 epochs)".into(),
         value: total,
     });
     let size = std::fs::metadata(&analysis).map(|m| m.len() as f64 / 1048576.0).unwrap_or(f64::NAN);
