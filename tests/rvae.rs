@@ -346,8 +346,10 @@ fn window_sets_larger_than_memory_are_streamed_in_blocks_and_still_train() {
     // 1 MiB holds one unit of 1024 windows of 12² f32 (590 kB): three blocks.
     let (streamed, requests, tally) = run(1);
     assert!(requests.iter().all(|&(_, len)| len <= ROWS_PER_UNIT), "one unit in memory at a time: {requests:?}");
-    // Every epoch reads each unit once to train and once to score the held-out rows.
-    assert_eq!(requests.len(), 3 * 3 * 2);
+    // Every epoch reads each unit once to train and once to score the held-out rows;
+    // at the end the first unit once more, to number the content latents.
+    assert_eq!(requests.len(), 3 * 3 * 2 + 1);
+    assert_eq!(requests.last(), Some(&(0, ROWS_PER_UNIT)));
     let mut first_epoch: Vec<_> = requests[..3].to_vec();
     first_epoch.sort();
     assert_eq!(first_epoch, vec![(0, 1024), (1024, 1024), (2048, 452)]);

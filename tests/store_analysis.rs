@@ -239,7 +239,7 @@ fn a_killed_import_leaves_the_previous_analysis_file_intact() {
 }
 
 #[test]
-fn steps_out_of_order_or_not_built_say_so_and_leave_the_file() {
+fn steps_out_of_order_say_so_and_leave_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = analysis_file(dir.path());
     let before = std::fs::read(&path).unwrap();
@@ -247,11 +247,12 @@ fn steps_out_of_order_or_not_built_say_so_and_leave_the_file() {
         ("subimages", "no /atoms yet; run `atoms` first"),
         ("train-rvae", "no /subimages yet; run `subimages` first"),
         ("encode", "no trained rVAE in /models/rvae; run `train-rvae` first"),
-        ("report", "is not available in this build yet"),
+        ("report", "no /latents yet; run `encode` first"),
     ] {
         let o = atomvae(&[step, path.to_str().unwrap(), "--device", "cpu"]);
         assert_eq!(o.status.code(), Some(1));
         assert!(stderr(&o).contains(expected), "{step}: {}", stderr(&o));
     }
     assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert!(!dir.path().join("analysis_report").exists(), "no figures without an analysis");
 }

@@ -157,9 +157,9 @@ mod tests {
 
     #[test]
     fn a_known_pair_matches_scikit_image() {
-        // Recorded once with scikit-image 0.25 (tests/python would need it at every
-        // run): structural_similarity(a, b, gaussian_weights=True, sigma=1.5,
-        // use_sample_covariance=False, data_range=2.0) on these f32 images.
+        // scikit-image's structural_similarity(a, b, gaussian_weights=True,
+        // sigma=1.5, use_sample_covariance=False, data_range=2.0) on these f32
+        // images; tests/python/test_ssim_reference.py recomputes it at every run.
         let a = Array2::from_shape_fn((24, 20), |(y, x)| {
             let (y, x) = (y as f64, x as f64);
             ((0.3 * x).sin() * (0.2 * y).cos() + 0.1 * (((x * 7.0 + y * 3.0) % 5.0) / 5.0)) as f32
