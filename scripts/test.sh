@@ -10,9 +10,9 @@ step() { printf '\n=== %s ===\n' "$*"; }
 step "rustfmt"
 cargo fmt --all --check
 step "clippy"
-cargo clippy --release --locked --all-targets -- -D warnings
+cargo clippy --release --locked --all-targets --features headers -- -D warnings
 step "cargo test"
-cargo test --release --locked
+cargo test --release --locked --features headers
 step "ruff"
 ruff check tests/python bench
 ruff format --check tests/python bench

@@ -8,6 +8,7 @@
 
 pub mod analysis;
 pub mod device;
+pub mod ffi;
 pub mod init;
 pub mod pipeline;
 pub mod progress;

@@ -1,0 +1,370 @@
+/* atomvae C ABI — generated from src/ffi by safer-ffi; do not edit.
+ * Regenerate: cargo run --release --features headers --bin atomvae-header */
+
+#ifndef ATOMVAE_H
+#define ATOMVAE_H
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+
+#include <stddef.h>
+#include <stdint.h>
+
+/** \brief
+ *  The ABI version this library implements: 1 for this header. A program
+ *  checks it at start-up against the version it was written for.
+ */
+uint32_t
+atomvae_abi_version (void);
+
+
+#include <stdbool.h>
+
+/** \brief
+ *  True when libtorch sees a CUDA device.
+ */
+bool
+atomvae_cuda_available (void);
+
+/** \brief
+ *  One atom found in a probability map.
+ */
+typedef struct AtomvaeAtom {
+    /** \brief
+     *  Row (px), (0, 0) = centre of the top-left pixel.
+     */
+    float y;
+
+    /** \brief
+     *  Column (px).
+     */
+    float x;
+
+    /** \brief
+     *  Class index (1 = C, 2 = Si for the embedded model).
+     */
+    uint8_t class_id;
+
+    /** \brief
+     *  Mean probability of that class over the atom (0–1).
+     */
+    float confidence;
+} AtomvaeAtom_t;
+
+/** \brief
+ *  Outcome of every call.
+ */
+/** \remark Has the same ABI as `int32_t` **/
+#ifdef DOXYGEN
+typedef
+#endif
+enum AtomvaeStatus {
+    /** \brief
+     *  Success.
+     */
+    ATOMVAE_STATUS_OK = 0,
+    /** \brief
+     *  A null pointer, an impossible shape or length, a NaN, an unusable setting.
+     */
+    ATOMVAE_STATUS_INVALID_ARGUMENT = 1,
+    /** \brief
+     *  A model file or buffer that is not a usable model of the expected kind.
+     */
+    ATOMVAE_STATUS_BAD_MODEL = 2,
+    /** \brief
+     *  Reading or writing a file failed.
+     */
+    ATOMVAE_STATUS_IO = 3,
+    /** \brief
+     *  The progress callback asked to stop; nothing was produced.
+     */
+    ATOMVAE_STATUS_CANCELLED = 4,
+    /** \brief
+     *  An output buffer is smaller than the result; nothing was written.
+     */
+    ATOMVAE_STATUS_BUFFER_TOO_SMALL = 5,
+    /** \brief
+     *  The requested device is not available (e.g. CUDA without a GPU).
+     */
+    ATOMVAE_STATUS_DEVICE_UNAVAILABLE = 6,
+    /** \brief
+     *  A bug inside atomvae (a caught panic); the message says where.
+     */
+    ATOMVAE_STATUS_INTERNAL = 7,
+}
+#ifndef DOXYGEN
+; typedef int32_t
+#endif
+AtomvaeStatus_t;
+
+/** \brief
+ *  Atoms in class probabilities (classes × height × width, background first):
+ *  blobs where 1 − p(background) > `threshold`, centroids, class by mass, atoms
+ *  closer than `border_px` to the edge dropped. Writes up to `capacity` atoms and
+ *  their number to `*count`; with too small a buffer (e.g. capacity 0) only
+ *  `*count` is set and the status is `BufferTooSmall`.
+ */
+AtomvaeStatus_t
+atomvae_find_atoms (
+    float const * probabilities,
+    size_t classes,
+    size_t height,
+    size_t width,
+    double pixel_size,
+    double threshold,
+    double border_px,
+    AtomvaeAtom_t * atoms,
+    size_t capacity,
+    size_t * count);
+
+/** \brief
+ *  Copies the message of the last failed call on this thread (NUL-terminated,
+ *  truncated to `capacity`) into `buffer` and returns its full length including
+ *  the NUL. `buffer` may be NULL with `capacity` 0 to ask for the length. An
+ *  empty message (length 1) means the last call succeeded.
+ */
+size_t
+atomvae_last_error (
+    uint8_t * buffer,
+    size_t capacity);
+
+/** \brief
+ *  An rVAE model (opaque).
+ */
+typedef struct AtomvaeRvae AtomvaeRvae_t;
+
+/** \brief
+ *  Decodes `count` latent vectors of `columns` values (the content latents only,
+ *  or angle, dx, dy and the content latents) into count × window × window values;
+ *  with `with_pose` false the angle and shift are ignored.
+ */
+AtomvaeStatus_t
+atomvae_rvae_decode (
+    AtomvaeRvae_t const * rvae,
+    float const * latents,
+    size_t count,
+    size_t columns,
+    bool with_pose,
+    float * windows,
+    size_t capacity);
+
+/** \brief
+ *  Settings of `atomvae_rvae_train`; start from `atomvae_rvae_default_settings()`.
+ */
+typedef struct AtomvaeRvaeSettings {
+    /** <No documentation available> */
+    uint32_t epochs;
+
+    /** <No documentation available> */
+    uint32_t batch;
+
+    /** <No documentation available> */
+    double learning_rate;
+
+    /** \brief
+     *  Fraction of windows held out for the held-out −ELBO (0 ≤ f < 1).
+     */
+    double holdout_fraction;
+
+    /** \brief
+     *  Content latents (≥ 1).
+     */
+    uint32_t latent_dim;
+
+    /** \brief
+     *  Whether (dx, dy) are latents.
+     */
+    bool translation;
+
+    /** \brief
+     *  Encode and reconstruct only the disc inscribed in each window.
+     */
+    bool disc;
+
+    /** \brief
+     *  Epochs at the start during which the content KL weighs `kl_warmup_weight`.
+     */
+    uint32_t kl_warmup_epochs;
+
+    /** <No documentation available> */
+    double kl_warmup_weight;
+
+    /** <No documentation available> */
+    uint64_t seed;
+} AtomvaeRvaeSettings_t;
+
+/** \brief
+ *  The defaults of `atomvae rvae train` (the paper's settings).
+ */
+AtomvaeRvaeSettings_t
+atomvae_rvae_default_settings (void);
+
+/** \brief
+ *  Posterior means and log-variances of `count` windows into `mean` and
+ *  `logvar`, each count × `atomvae_rvae_latent_columns` values.
+ */
+AtomvaeStatus_t
+atomvae_rvae_encode (
+    AtomvaeRvae_t const * rvae,
+    float const * windows,
+    size_t count,
+    size_t window,
+    float * mean,
+    float * logvar,
+    size_t capacity);
+
+/** \brief
+ *  Releases an rVAE (NULL is ignored).
+ */
+void
+atomvae_rvae_free (
+    AtomvaeRvae_t * rvae);
+
+/** \brief
+ *  Latent columns per window: angle, dx, dy, then the content latents (0 for NULL).
+ */
+size_t
+atomvae_rvae_latent_columns (
+    AtomvaeRvae_t const * rvae);
+
+/** \brief
+ *  Where models run.
+ */
+/** \remark Has the same ABI as `int32_t` **/
+#ifdef DOXYGEN
+typedef
+#endif
+enum AtomvaeDevice {
+    /** \brief
+     *  CUDA when libtorch sees a GPU, else the CPU.
+     */
+    ATOMVAE_DEVICE_AUTO = 0,
+    /** <No documentation available> */
+    ATOMVAE_DEVICE_CPU = 1,
+    /** <No documentation available> */
+    ATOMVAE_DEVICE_CUDA = 2,
+}
+#ifndef DOXYGEN
+; typedef int32_t
+#endif
+AtomvaeDevice_t;
+
+/** \brief
+ *  An rVAE from a model file written by `atomvae_rvae_save` (or an analysis file's
+ *  `/models/rvae`).
+ */
+AtomvaeStatus_t
+atomvae_rvae_load (
+    char const * path,
+    AtomvaeDevice_t device,
+    AtomvaeRvae_t * * out);
+
+/** \brief
+ *  Windows decoded on an n × n grid of the first two content latents (rows: z2,
+ *  columns: z1, at the 5–95 % quantiles of the prior): n × n × window × window
+ *  values.
+ */
+AtomvaeStatus_t
+atomvae_rvae_manifold (
+    AtomvaeRvae_t const * rvae,
+    size_t n,
+    float * windows,
+    size_t capacity);
+
+/** \brief
+ *  Writes the model to `path` (an HDF5 model file, replaced atomically).
+ */
+AtomvaeStatus_t
+atomvae_rvae_save (
+    AtomvaeRvae_t const * rvae,
+    char const * path);
+
+/** \brief
+ *  Trains an rVAE on `count` windows of window × window px (f32, row-major) and
+ *  returns it in `*out` (free with `atomvae_rvae_free`). `settings` NULL means
+ *  the defaults. `progress` may be NULL; returning false from it cancels
+ *  (`Cancelled`, `*out` untouched).
+ */
+AtomvaeStatus_t
+atomvae_rvae_train (
+    float const * windows,
+    size_t count,
+    size_t window,
+    AtomvaeRvaeSettings_t const * settings,
+    AtomvaeDevice_t device,
+    bool (*progress)(double, char const *, void *),
+    void * user_data,
+    AtomvaeRvae_t * * out);
+
+/** \brief
+ *  The window edge (px) the model takes, or 0 for NULL.
+ */
+size_t
+atomvae_rvae_window (
+    AtomvaeRvae_t const * rvae);
+
+/** \brief
+ *  A segmentation model (opaque).
+ */
+typedef struct AtomvaeSegmenter AtomvaeSegmenter_t;
+
+/** \brief
+ *  Class probabilities of one frame (height × width, `pixel_size` Å/px) into
+ *  `probabilities`: classes × height × width values (see
+ *  `atomvae_segmenter_classes`), each pixel's summing to 1.
+ */
+AtomvaeStatus_t
+atomvae_segment_frame (
+    AtomvaeSegmenter_t const * segmenter,
+    float const * frame,
+    size_t height,
+    size_t width,
+    double pixel_size,
+    float * probabilities,
+    size_t capacity);
+
+/** \brief
+ *  Classes the model predicts (background first), or 0 for NULL.
+ */
+size_t
+atomvae_segmenter_classes (
+    AtomvaeSegmenter_t const * segmenter);
+
+/** \brief
+ *  Releases a segmentation model (NULL is ignored).
+ */
+void
+atomvae_segmenter_free (
+    AtomvaeSegmenter_t * segmenter);
+
+/** \brief
+ *  A segmentation model: the embedded default (`model_path` NULL) or one loaded
+ *  from a model file (`.h5` from `atomvae train-segmenter`, or compact bytes).
+ *  On success `*out` holds a handle to free with `atomvae_segmenter_free`.
+ */
+AtomvaeStatus_t
+atomvae_segmenter_new (
+    char const * model_path,
+    AtomvaeDevice_t device,
+    AtomvaeSegmenter_t * * out);
+
+/** \brief
+ *  Threads libtorch uses for this process (n ≥ 1).
+ */
+AtomvaeStatus_t
+atomvae_set_threads (
+    int32_t n);
+
+/** \brief
+ *  The library version, e.g. "0.1.0" (static; do not free).
+ */
+char const *
+atomvae_version (void);
+
+
+#ifdef __cplusplus
+} /* extern \"C\" */
+#endif
+
+#endif /* ATOMVAE_H */

@@ -1,0 +1,486 @@
+//! The ABI's handles and the calls on them: segmentation, atom finding and the
+//! rVAE. Each checks pointers, lengths and shapes, then calls the Rust API.
+
+// These are C entry points: that a non-NULL pointer holds the documented number
+// of elements is the caller's contract (stated in the header), as in any C API.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+
+use std::ffi::c_void;
+use std::sync::Mutex;
+
+use ndarray::{ArrayView2, ArrayView3};
+use safer_ffi::prelude::*;
+
+use super::{guarded, AtomvaeDevice, AtomvaeStatus, FfiError};
+use crate::progress::Progress;
+use crate::rvae::{Rvae, RvaeConfig, RvaeTrainConfig};
+use crate::segment::{AtomFinderConfig, Segmenter};
+
+/// A segmentation model (opaque).
+#[derive_ReprC]
+#[repr(opaque)]
+pub struct AtomvaeSegmenter {
+    model: Mutex<Segmenter>,
+}
+
+/// An rVAE model (opaque).
+#[derive_ReprC]
+#[repr(opaque)]
+pub struct AtomvaeRvae {
+    model: Mutex<Rvae>,
+}
+
+/// One atom found in a probability map.
+#[derive_ReprC]
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AtomvaeAtom {
+    /// Row (px), (0, 0) = centre of the top-left pixel.
+    pub y: f32,
+    /// Column (px).
+    pub x: f32,
+    /// Class index (1 = C, 2 = Si for the embedded model).
+    pub class_id: u8,
+    /// Mean probability of that class over the atom (0–1).
+    pub confidence: f32,
+}
+
+/// Settings of `atomvae_rvae_train`; start from `atomvae_rvae_default_settings()`.
+#[derive_ReprC]
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct AtomvaeRvaeSettings {
+    pub epochs: u32,
+    pub batch: u32,
+    pub learning_rate: f64,
+    /// Fraction of windows held out for the held-out −ELBO (0 ≤ f < 1).
+    pub holdout_fraction: f64,
+    /// Content latents (≥ 1).
+    pub latent_dim: u32,
+    /// Whether (dx, dy) are latents.
+    pub translation: bool,
+    /// Encode and reconstruct only the disc inscribed in each window.
+    pub disc: bool,
+    /// Epochs at the start during which the content KL weighs `kl_warmup_weight`.
+    pub kl_warmup_epochs: u32,
+    pub kl_warmup_weight: f64,
+    pub seed: u64,
+}
+
+/// Called during long work with the fraction done (0–1), the phase and the
+/// caller's `user_data`; return false to cancel.
+pub type AtomvaeProgressFn = Option<unsafe extern "C" fn(f64, char_p::Raw, *mut c_void) -> bool>;
+
+/// Progress reports through a C callback; a `false` return cancels.
+struct CallbackProgress {
+    callback: AtomvaeProgressFn,
+    user_data: *mut c_void,
+    phase: std::ffi::CString,
+    total: u64,
+    done: u64,
+    stop: bool,
+}
+
+impl CallbackProgress {
+    fn new(callback: AtomvaeProgressFn, user_data: *mut c_void) -> Self {
+        Self { callback, user_data, phase: Default::default(), total: 0, done: 0, stop: false }
+    }
+
+    fn report(&mut self) {
+        if let Some(f) = self.callback {
+            let fraction = if self.total == 0 { 0.0 } else { self.done as f64 / self.total as f64 };
+            // SAFETY: the caller passed this function and its user data together.
+            let phase = char_p::Raw::from(char_p::Ref::from(self.phase.as_c_str()));
+            let go_on = unsafe { f(fraction.min(1.0), phase, self.user_data) };
+            self.stop |= !go_on;
+        }
+    }
+}
+
+impl Progress for CallbackProgress {
+    fn start(&mut self, phase: &str, total: u64) {
+        self.phase = std::ffi::CString::new(phase.replace('\0', " ")).unwrap_or_default();
+        (self.total, self.done) = (total, 0);
+        self.report();
+    }
+    fn advance(&mut self, n: u64) {
+        self.done += n;
+        self.report();
+    }
+    fn cancelled(&self) -> bool {
+        self.stop
+    }
+}
+
+/// A slice from a C pointer and element count, refusing NULL (unless empty) and
+/// sizes that overflow.
+fn input<'a, T>(ptr: *const T, len: usize, what: &str) -> Result<&'a [T], FfiError> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() {
+        return Err(FfiError::invalid(format!("{what} is NULL")));
+    }
+    if len.checked_mul(std::mem::size_of::<T>()).is_none_or(|b| b > isize::MAX as usize) {
+        return Err(FfiError::invalid(format!("{what}: {len} elements is too many")));
+    }
+    // SAFETY: non-null, and the caller promises `len` readable elements.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// Checks an output buffer holds `needed` elements and returns it.
+fn output<'a, T>(ptr: *mut T, capacity: usize, needed: usize, what: &str) -> Result<&'a mut [T], FfiError> {
+    if capacity < needed {
+        return Err(FfiError::new(
+            AtomvaeStatus::BufferTooSmall,
+            format!("{what} holds {capacity} values; {needed} are needed"),
+        ));
+    }
+    if ptr.is_null() {
+        return Err(FfiError::invalid(format!("{what} is NULL")));
+    }
+    // SAFETY: non-null, and the caller promises `capacity` ≥ `needed` writable elements.
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr, needed) })
+}
+
+fn shape_len(dims: &[usize], what: &str) -> Result<usize, FfiError> {
+    dims.iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| FfiError::invalid(format!("{what} has an empty or overflowing shape {dims:?}")))
+}
+
+fn path_of(path: Option<char_p::Ref<'_>>) -> Result<std::path::PathBuf, FfiError> {
+    let path = path.ok_or_else(|| FfiError::invalid("path is NULL"))?;
+    let s = path.to_str();
+    if s.is_empty() {
+        return Err(FfiError::invalid("path is empty"));
+    }
+    Ok(std::path::PathBuf::from(s))
+}
+
+fn give<T>(out: Option<&mut Option<repr_c::Box<T>>>, value: T) -> Result<(), FfiError> {
+    let out = out.ok_or_else(|| FfiError::invalid("the output handle pointer is NULL"))?;
+    *out = Some(Box::new(value).into());
+    Ok(())
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic inside a call poisons nothing the next call relies on: the model
+    // is only read, or replaced whole.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A segmentation model: the embedded default (`model_path` NULL) or one loaded
+/// from a model file (`.h5` from `atomvae train-segmenter`, or compact bytes).
+/// On success `*out` holds a handle to free with `atomvae_segmenter_free`.
+#[ffi_export]
+pub fn atomvae_segmenter_new(
+    model_path: Option<char_p::Ref<'_>>,
+    device: AtomvaeDevice,
+    out: Option<&mut Option<repr_c::Box<AtomvaeSegmenter>>>,
+) -> AtomvaeStatus {
+    guarded(|| {
+        let device = device.resolve()?;
+        let model = match model_path {
+            None => Segmenter::embedded(device)?,
+            Some(p) => {
+                let path = path_of(Some(p))?;
+                if path.extension().is_some_and(|e| e == "h5" || e == "hdf5") {
+                    let stored = crate::store::load_model_file(&path, None, Some(crate::segment::MODEL_KIND))?;
+                    Segmenter::from_stored(&stored, device)?
+                } else {
+                    let bytes = std::fs::read(&path)
+                        .map_err(|e| FfiError::new(AtomvaeStatus::Io, format!("{}: {e}", path.display())))?;
+                    Segmenter::from_bytes(&bytes, device)?
+                }
+            }
+        };
+        give(out, AtomvaeSegmenter { model: Mutex::new(model) })
+    })
+}
+
+/// Releases a segmentation model (NULL is ignored).
+#[ffi_export]
+pub fn atomvae_segmenter_free(segmenter: Option<repr_c::Box<AtomvaeSegmenter>>) {
+    drop(segmenter);
+}
+
+/// Classes the model predicts (background first), or 0 for NULL.
+#[ffi_export]
+pub fn atomvae_segmenter_classes(segmenter: Option<&AtomvaeSegmenter>) -> usize {
+    segmenter.map_or(0, |s| locked(&s.model).config().class_names.len())
+}
+
+/// Class probabilities of one frame (height × width, `pixel_size` Å/px) into
+/// `probabilities`: classes × height × width values (see
+/// `atomvae_segmenter_classes`), each pixel's summing to 1.
+#[ffi_export]
+pub fn atomvae_segment_frame(
+    segmenter: Option<&AtomvaeSegmenter>,
+    frame: *const f32,
+    height: usize,
+    width: usize,
+    pixel_size: f64,
+    probabilities: *mut f32,
+    capacity: usize,
+) -> AtomvaeStatus {
+    guarded(|| {
+        let segmenter = segmenter.ok_or_else(|| FfiError::invalid("segmenter is NULL"))?;
+        let n = shape_len(&[height, width], "frame")?;
+        let pixels = input(frame, n, "frame")?;
+        let model = locked(&segmenter.model);
+        let classes = model.config().class_names.len();
+        let out = output(probabilities, capacity, classes * n, "probabilities")?;
+        let view = ArrayView2::from_shape((height, width), pixels).expect("checked length");
+        let p = model.predict(view, pixel_size)?;
+        out.copy_from_slice(p.as_slice().expect("a fresh array is contiguous"));
+        Ok(())
+    })
+}
+
+/// Atoms in class probabilities (classes × height × width, background first):
+/// blobs where 1 − p(background) > `threshold`, centroids, class by mass, atoms
+/// closer than `border_px` to the edge dropped. Writes up to `capacity` atoms and
+/// their number to `*count`; with too small a buffer (e.g. capacity 0) only
+/// `*count` is set and the status is `BufferTooSmall`.
+#[ffi_export]
+#[allow(clippy::too_many_arguments)]
+pub fn atomvae_find_atoms(
+    probabilities: *const f32,
+    classes: usize,
+    height: usize,
+    width: usize,
+    pixel_size: f64,
+    threshold: f64,
+    border_px: f64,
+    atoms: *mut AtomvaeAtom,
+    capacity: usize,
+    count: Option<&mut usize>,
+) -> AtomvaeStatus {
+    guarded(|| {
+        let count = count.ok_or_else(|| FfiError::invalid("count is NULL"))?;
+        if classes < 2 {
+            return Err(FfiError::invalid(format!("{classes} classes: at least background and one atom class")));
+        }
+        let usable = pixel_size.is_finite()
+            && pixel_size > 0.0
+            && (0.0..1.0).contains(&threshold)
+            && border_px.is_finite()
+            && border_px >= 0.0;
+        if !usable {
+            return Err(FfiError::invalid(format!(
+                "pixel size {pixel_size}, threshold {threshold} or border {border_px} out of range"
+            )));
+        }
+        let n = shape_len(&[classes, height, width], "probabilities")?;
+        let values = input(probabilities, n, "probabilities")?;
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(FfiError::invalid("probabilities contain NaN or infinite values"));
+        }
+        let view = ArrayView3::from_shape((classes, height, width), values).expect("checked length");
+        let config = AtomFinderConfig { threshold: threshold as f32, border: border_px, ..AtomFinderConfig::default() };
+        let found = crate::segment::find_atoms(view, pixel_size, &config);
+        *count = found.len();
+        let out = output(atoms, capacity, found.len(), "atoms")?;
+        for (slot, a) in out.iter_mut().zip(&found) {
+            *slot = AtomvaeAtom { y: a.y as f32, x: a.x as f32, class_id: a.class, confidence: a.confidence };
+        }
+        Ok(())
+    })
+}
+
+/// The defaults of `atomvae rvae train` (the paper's settings).
+#[ffi_export]
+pub fn atomvae_rvae_default_settings() -> AtomvaeRvaeSettings {
+    let (m, t) = (RvaeConfig::default(), RvaeTrainConfig::default());
+    AtomvaeRvaeSettings {
+        epochs: t.epochs as u32,
+        batch: t.batch as u32,
+        learning_rate: t.learning_rate,
+        holdout_fraction: t.holdout_fraction,
+        latent_dim: m.latent_dim as u32,
+        translation: m.translation,
+        disc: m.disc,
+        kl_warmup_epochs: t.kl_warmup_epochs as u32,
+        kl_warmup_weight: t.kl_warmup_weight,
+        seed: t.seed,
+    }
+}
+
+/// Trains an rVAE on `count` windows of window × window px (f32, row-major) and
+/// returns it in `*out` (free with `atomvae_rvae_free`). `settings` NULL means
+/// the defaults. `progress` may be NULL; returning false from it cancels
+/// (`Cancelled`, `*out` untouched).
+#[ffi_export]
+#[allow(clippy::too_many_arguments)]
+pub fn atomvae_rvae_train(
+    windows: *const f32,
+    count: usize,
+    window: usize,
+    settings: Option<&AtomvaeRvaeSettings>,
+    device: AtomvaeDevice,
+    progress: AtomvaeProgressFn,
+    user_data: *mut c_void,
+    out: Option<&mut Option<repr_c::Box<AtomvaeRvae>>>,
+) -> AtomvaeStatus {
+    guarded(|| {
+        let out = out.ok_or_else(|| FfiError::invalid("the output handle pointer is NULL"))?;
+        let s = settings.copied().unwrap_or_else(|| atomvae_rvae_default_settings());
+        let n = shape_len(&[count, window, window], "windows")?;
+        let values = input(windows, n, "windows")?;
+        let device = device.resolve()?;
+        let config = RvaeConfig {
+            window,
+            latent_dim: s.latent_dim as usize,
+            translation: s.translation,
+            disc: s.disc,
+            ..RvaeConfig::default()
+        };
+        let train = RvaeTrainConfig {
+            epochs: s.epochs as usize,
+            batch: s.batch as usize,
+            learning_rate: s.learning_rate,
+            holdout_fraction: s.holdout_fraction,
+            kl_warmup_epochs: s.kl_warmup_epochs as usize,
+            kl_warmup_weight: s.kl_warmup_weight,
+            seed: s.seed,
+            ..RvaeTrainConfig::default()
+        };
+        let mut model = Rvae::new_seeded(config, device, s.seed)?;
+        let view = ArrayView3::from_shape((count, window, window), values).expect("checked length");
+        let mut reporter = CallbackProgress::new(progress, user_data);
+        crate::rvae::train_rvae(&mut model, view, &train, &mut reporter)?;
+        *out = Some(Box::new(AtomvaeRvae { model: Mutex::new(model) }).into());
+        Ok(())
+    })
+}
+
+/// An rVAE from a model file written by `atomvae_rvae_save` (or an analysis file's
+/// `/models/rvae`).
+#[ffi_export]
+pub fn atomvae_rvae_load(
+    path: Option<char_p::Ref<'_>>,
+    device: AtomvaeDevice,
+    out: Option<&mut Option<repr_c::Box<AtomvaeRvae>>>,
+) -> AtomvaeStatus {
+    guarded(|| {
+        let path = path_of(path)?;
+        let device = device.resolve()?;
+        let stored = crate::store::load_model_file(&path, None, Some("rvae"))?;
+        give(out, AtomvaeRvae { model: Mutex::new(Rvae::from_stored(&stored, device)?) })
+    })
+}
+
+/// Writes the model to `path` (an HDF5 model file, replaced atomically).
+#[ffi_export]
+pub fn atomvae_rvae_save(rvae: Option<&AtomvaeRvae>, path: Option<char_p::Ref<'_>>) -> AtomvaeStatus {
+    guarded(|| {
+        let rvae = rvae.ok_or_else(|| FfiError::invalid("rvae is NULL"))?;
+        let path = path_of(path)?;
+        crate::store::save_model_file(&path, "rvae", &locked(&rvae.model).to_stored())?;
+        Ok(())
+    })
+}
+
+/// Releases an rVAE (NULL is ignored).
+#[ffi_export]
+pub fn atomvae_rvae_free(rvae: Option<repr_c::Box<AtomvaeRvae>>) {
+    drop(rvae);
+}
+
+/// The window edge (px) the model takes, or 0 for NULL.
+#[ffi_export]
+pub fn atomvae_rvae_window(rvae: Option<&AtomvaeRvae>) -> usize {
+    rvae.map_or(0, |r| locked(&r.model).config().window)
+}
+
+/// Latent columns per window: angle, dx, dy, then the content latents (0 for NULL).
+#[ffi_export]
+pub fn atomvae_rvae_latent_columns(rvae: Option<&AtomvaeRvae>) -> usize {
+    rvae.map_or(0, |r| 3 + locked(&r.model).config().latent_dim)
+}
+
+fn model_of(rvae: Option<&AtomvaeRvae>) -> Result<std::sync::MutexGuard<'_, Rvae>, FfiError> {
+    Ok(locked(&rvae.ok_or_else(|| FfiError::invalid("rvae is NULL"))?.model))
+}
+
+/// Posterior means and log-variances of `count` windows into `mean` and
+/// `logvar`, each count × `atomvae_rvae_latent_columns` values.
+#[ffi_export]
+pub fn atomvae_rvae_encode(
+    rvae: Option<&AtomvaeRvae>,
+    windows: *const f32,
+    count: usize,
+    window: usize,
+    mean: *mut f32,
+    logvar: *mut f32,
+    capacity: usize,
+) -> AtomvaeStatus {
+    guarded(|| {
+        let model = model_of(rvae)?;
+        let n = shape_len(&[count, window, window], "windows")?;
+        let values = input(windows, n, "windows")?;
+        let cols = 3 + model.config().latent_dim;
+        let mean = output(mean, capacity, count * cols, "mean")?;
+        let logvar = output(logvar, capacity, count * cols, "logvar")?;
+        let view = ArrayView3::from_shape((count, window, window), values).expect("checked length");
+        let latents = model.encode(view)?;
+        mean.copy_from_slice(latents.mean.as_slice().expect("contiguous"));
+        logvar.copy_from_slice(latents.logvar.as_slice().expect("contiguous"));
+        Ok(())
+    })
+}
+
+/// Decodes `count` latent vectors of `columns` values (the content latents only,
+/// or angle, dx, dy and the content latents) into count × window × window values;
+/// with `with_pose` false the angle and shift are ignored.
+#[ffi_export]
+#[allow(clippy::too_many_arguments)]
+pub fn atomvae_rvae_decode(
+    rvae: Option<&AtomvaeRvae>,
+    latents: *const f32,
+    count: usize,
+    columns: usize,
+    with_pose: bool,
+    windows: *mut f32,
+    capacity: usize,
+) -> AtomvaeStatus {
+    guarded(|| {
+        let model = model_of(rvae)?;
+        let n = shape_len(&[count, columns], "latents")?;
+        let values = input(latents, n, "latents")?;
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(FfiError::invalid("latents contain NaN or infinite values"));
+        }
+        let w = model.config().window;
+        let out = output(windows, capacity, count * w * w, "windows")?;
+        let z = ndarray::Array2::from_shape_vec((count, columns), values.to_vec()).expect("checked length");
+        let decoded = model.decode(&z, with_pose)?;
+        out.copy_from_slice(decoded.as_slice().expect("contiguous"));
+        Ok(())
+    })
+}
+
+/// Windows decoded on an n × n grid of the first two content latents (rows: z2,
+/// columns: z1, at the 5–95 % quantiles of the prior): n × n × window × window
+/// values.
+#[ffi_export]
+pub fn atomvae_rvae_manifold(
+    rvae: Option<&AtomvaeRvae>,
+    n: usize,
+    windows: *mut f32,
+    capacity: usize,
+) -> AtomvaeStatus {
+    guarded(|| {
+        let model = model_of(rvae)?;
+        if !(2..=64).contains(&n) {
+            return Err(FfiError::invalid(format!("manifold grid of {n} per side: use 2–64")));
+        }
+        let w = model.config().window;
+        let out = output(windows, capacity, n * n * w * w, "windows")?;
+        let (grid, _) = model.manifold(n)?;
+        out.copy_from_slice(grid.as_slice().expect("contiguous"));
+        Ok(())
+    })
+}

@@ -1,0 +1,192 @@
+/* Exercises every function of include/atomvae.h, including each error path.
+ * Built and run by tests/c_abi.rs (optionally under AddressSanitizer). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomvae.h"
+
+static int failures = 0;
+#define CHECK(cond)                                                                \
+    do {                                                                           \
+        if (!(cond)) {                                                             \
+            char msg[512];                                                         \
+            atomvae_last_error((uint8_t *)msg, sizeof msg);                        \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed; last error: %s\n", __FILE__, \
+                    __LINE__, #cond, msg);                                         \
+            failures++;                                                            \
+        }                                                                          \
+    } while (0)
+
+static int last_error_contains(const char *needle) {
+    size_t len = atomvae_last_error(NULL, 0);
+    char *msg = malloc(len);
+    atomvae_last_error((uint8_t *)msg, len);
+    int found = strstr(msg, needle) != NULL;
+    if (!found) fprintf(stderr, "last error \"%s\" lacks \"%s\"\n", msg, needle);
+    free(msg);
+    return found;
+}
+
+typedef struct { int calls; int stop_after; double last_fraction; } Progress;
+
+static bool on_progress(double fraction, char const *phase, void *user) {
+    Progress *p = user;
+    p->calls++;
+    p->last_fraction = fraction;
+    (void)phase;
+    return p->stop_after < 0 || p->calls < p->stop_after;
+}
+
+/* Blobs on a 0.2 Å/px grid, 1.42 Å apart in rows (a crude lattice). */
+static void make_frame(float *f, size_t h, size_t w) {
+    for (size_t y = 0; y < h; y++)
+        for (size_t x = 0; x < w; x++) {
+            double v = 0.05;
+            for (int cy = 6; cy < (int)h; cy += 11)
+                for (int cx = 4 + (cy / 11 % 2) * 6; cx < (int)w; cx += 12) {
+                    double d2 = (y - cy) * (y - cy) + (x - (double)cx) * (x - (double)cx);
+                    v += exp(-d2 / 6.0);
+                }
+            f[y * w + x] = (float)v;
+        }
+}
+
+static void make_windows(float *win, size_t n, size_t w) {
+    for (size_t k = 0; k < n; k++) {
+        double a = 0.37 * k, c = (w - 1) / 2.0;
+        for (size_t y = 0; y < w; y++)
+            for (size_t x = 0; x < w; x++) {
+                double by = c + 3.0 * sin(a), bx = c + 3.0 * cos(a);
+                double d2 = (y - by) * (y - by) + (x - bx) * (x - bx);
+                double d0 = (y - c) * (y - c) + (x - c) * (x - c);
+                win[(k * w + y) * w + x] = (float)(exp(-d2 / 3.0) + exp(-d0 / 3.0));
+            }
+    }
+}
+
+int main(int argc, char **argv) {
+    const char *dir = argc > 1 ? argv[1] : ".";
+    /* Versions, errors, settings. */
+    CHECK(atomvae_abi_version() == 1);
+    CHECK(strlen(atomvae_version()) > 0);
+    CHECK(atomvae_set_threads(0) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    CHECK(last_error_contains("at least 1"));
+    char small[4];
+    size_t full = atomvae_last_error((uint8_t *)small, sizeof small);
+    CHECK(full > sizeof small && small[3] == '\0');
+    CHECK(atomvae_set_threads(2) == ATOMVAE_STATUS_OK);
+    CHECK(atomvae_last_error(NULL, 0) == 1); /* success clears the message */
+    (void)atomvae_cuda_available();
+
+    /* Segmentation. */
+    AtomvaeSegmenter_t *seg = NULL;
+    CHECK(atomvae_segmenter_new(NULL, ATOMVAE_DEVICE_CPU, &seg) == ATOMVAE_STATUS_OK && seg != NULL);
+    CHECK(atomvae_segmenter_new(NULL, ATOMVAE_DEVICE_CPU, NULL) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    AtomvaeSegmenter_t *missing = NULL;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/no-such-model.h5", dir);
+    CHECK(atomvae_segmenter_new(path, ATOMVAE_DEVICE_CPU, &missing) != ATOMVAE_STATUS_OK && missing == NULL);
+    CHECK(last_error_contains("no-such-model.h5"));
+    size_t classes = atomvae_segmenter_classes(seg);
+    CHECK(classes == 3);
+    CHECK(atomvae_segmenter_classes(NULL) == 0);
+    enum { H = 64, W = 80 };
+    float *frame = malloc(sizeof(float) * H * W);
+    float *probs = malloc(sizeof(float) * classes * H * W);
+    make_frame(frame, H, W);
+    CHECK(atomvae_segment_frame(seg, frame, H, W, 0.2, probs, classes * H * W) == ATOMVAE_STATUS_OK);
+    double sum = 0;
+    for (size_t c = 0; c < classes; c++) sum += probs[c * H * W + 7 * W + 9];
+    CHECK(fabs(sum - 1.0) < 1e-3);
+    CHECK(atomvae_segment_frame(seg, frame, H, W, 0.2, probs, classes * H * W - 1) == ATOMVAE_STATUS_BUFFER_TOO_SMALL);
+    CHECK(atomvae_segment_frame(seg, NULL, H, W, 0.2, probs, classes * H * W) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    CHECK(atomvae_segment_frame(seg, frame, 0, W, 0.2, probs, classes * H * W) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    CHECK(atomvae_segment_frame(NULL, frame, H, W, 0.2, probs, classes * H * W) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    frame[5] = NAN;
+    CHECK(atomvae_segment_frame(seg, frame, H, W, 0.2, probs, classes * H * W) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    frame[5] = 0.0f;
+    CHECK(atomvae_segment_frame(seg, frame, H, W, -1.0, probs, classes * H * W) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+
+    /* Atoms: a size query, then the real call. */
+    size_t count = 0;
+    CHECK(atomvae_find_atoms(probs, classes, H, W, 0.2, 0.5, 0.0, NULL, 0, &count) == ATOMVAE_STATUS_BUFFER_TOO_SMALL || count == 0);
+    AtomvaeAtom_t *atoms = calloc(count + 1, sizeof *atoms);
+    size_t again = 0;
+    CHECK(atomvae_find_atoms(probs, classes, H, W, 0.2, 0.5, 0.0, atoms, count + 1, &again) == ATOMVAE_STATUS_OK);
+    CHECK(again == count);
+    for (size_t i = 0; i < count; i++) CHECK(atoms[i].y >= 0 && atoms[i].y < H && atoms[i].class_id >= 1);
+    CHECK(atomvae_find_atoms(probs, classes, H, W, 0.2, 0.5, 0.0, atoms, count + 1, NULL) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    CHECK(atomvae_find_atoms(probs, 1, H, W, 0.2, 0.5, 0.0, atoms, count + 1, &again) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    CHECK(atomvae_find_atoms(probs, classes, H, W, 0.2, 1.5, 0.0, atoms, count + 1, &again) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    free(atoms);
+    atomvae_segmenter_free(seg);
+    atomvae_segmenter_free(NULL);
+
+    /* rVAE: train with progress, cancel, encode, decode, manifold, save, load. */
+    enum { N = 120, WIN = 12 };
+    float *windows = malloc(sizeof(float) * N * WIN * WIN);
+    make_windows(windows, N, WIN);
+    AtomvaeRvaeSettings_t s = atomvae_rvae_default_settings();
+    CHECK(s.epochs == 30 && s.latent_dim == 2);
+    s.epochs = 2;
+    s.batch = 40;
+    s.learning_rate = 1e-3;
+    Progress p = {0, -1, 0.0};
+    AtomvaeRvae_t *rvae = NULL;
+    CHECK(atomvae_rvae_train(windows, N, WIN, &s, ATOMVAE_DEVICE_CPU, on_progress, &p, &rvae) == ATOMVAE_STATUS_OK);
+    CHECK(rvae != NULL && p.calls > 2 && fabs(p.last_fraction - 1.0) < 1e-9);
+    Progress stop = {0, 2, 0.0};
+    AtomvaeRvae_t *cancelled = NULL;
+    CHECK(atomvae_rvae_train(windows, N, WIN, &s, ATOMVAE_DEVICE_CPU, on_progress, &stop, &cancelled) == ATOMVAE_STATUS_CANCELLED);
+    CHECK(cancelled == NULL && stop.calls == 2);
+    CHECK(atomvae_rvae_train(windows, N, WIN, &s, ATOMVAE_DEVICE_CPU, NULL, NULL, NULL) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    CHECK(atomvae_rvae_train(NULL, N, WIN, &s, ATOMVAE_DEVICE_CPU, NULL, NULL, &cancelled) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    AtomvaeRvaeSettings_t bad = s;
+    bad.holdout_fraction = 1.5;
+    CHECK(atomvae_rvae_train(windows, N, WIN, &bad, ATOMVAE_DEVICE_CPU, NULL, NULL, &cancelled) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    CHECK(atomvae_rvae_window(rvae) == WIN && atomvae_rvae_window(NULL) == 0);
+    size_t cols = atomvae_rvae_latent_columns(rvae);
+    CHECK(cols == 5);
+    float *mean = malloc(sizeof(float) * N * cols), *logvar = malloc(sizeof(float) * N * cols);
+    CHECK(atomvae_rvae_encode(rvae, windows, N, WIN, mean, logvar, N * cols) == ATOMVAE_STATUS_OK);
+    CHECK(atomvae_rvae_encode(rvae, windows, N, WIN, mean, logvar, N * cols - 1) == ATOMVAE_STATUS_BUFFER_TOO_SMALL);
+    CHECK(atomvae_rvae_encode(rvae, windows, N, WIN + 1, mean, logvar, N * cols) != ATOMVAE_STATUS_OK);
+    float *decoded = malloc(sizeof(float) * N * WIN * WIN);
+    CHECK(atomvae_rvae_decode(rvae, mean, N, cols, true, decoded, N * WIN * WIN) == ATOMVAE_STATUS_OK);
+    CHECK(atomvae_rvae_decode(rvae, mean, N, 4, true, decoded, N * WIN * WIN) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    mean[0] = NAN;
+    CHECK(atomvae_rvae_decode(rvae, mean, N, cols, true, decoded, N * WIN * WIN) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    float *grid = malloc(sizeof(float) * 3 * 3 * WIN * WIN);
+    CHECK(atomvae_rvae_manifold(rvae, 3, grid, 3 * 3 * WIN * WIN) == ATOMVAE_STATUS_OK);
+    CHECK(atomvae_rvae_manifold(rvae, 1, grid, 3 * 3 * WIN * WIN) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    snprintf(path, sizeof path, "%s/rvae.h5", dir);
+    CHECK(atomvae_rvae_save(rvae, path) == ATOMVAE_STATUS_OK);
+    CHECK(atomvae_rvae_save(rvae, NULL) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    AtomvaeRvae_t *loaded = NULL;
+    CHECK(atomvae_rvae_load(path, ATOMVAE_DEVICE_CPU, &loaded) == ATOMVAE_STATUS_OK && loaded != NULL);
+    float *mean2 = malloc(sizeof(float) * N * cols), *logvar2 = malloc(sizeof(float) * N * cols);
+    CHECK(atomvae_rvae_encode(rvae, windows, N, WIN, mean, logvar, N * cols) == ATOMVAE_STATUS_OK);
+    CHECK(atomvae_rvae_encode(loaded, windows, N, WIN, mean2, logvar2, N * cols) == ATOMVAE_STATUS_OK);
+    CHECK(memcmp(mean, mean2, sizeof(float) * N * cols) == 0);
+    snprintf(path, sizeof path, "%s/not-a-model.h5", dir);
+    FILE *junk = fopen(path, "w");
+    fputs("junk", junk);
+    fclose(junk);
+    AtomvaeRvae_t *none = NULL;
+    CHECK(atomvae_rvae_load(path, ATOMVAE_DEVICE_CPU, &none) != ATOMVAE_STATUS_OK && none == NULL);
+    CHECK(last_error_contains("not-a-model.h5"));
+    atomvae_rvae_free(loaded);
+    atomvae_rvae_free(rvae);
+    atomvae_rvae_free(NULL);
+
+    free(frame); free(probs); free(windows); free(mean); free(logvar); free(mean2); free(logvar2);
+    free(decoded); free(grid);
+    if (failures) {
+        fprintf(stderr, "%d checks failed\n", failures);
+        return 1;
+    }
+    printf("all C ABI checks passed\n");
+    return 0;
+}
