@@ -39,15 +39,8 @@ fn work(phase: f64) -> (Vec<f32>, Vec<f32>) {
     assert_eq!(status, AtomvaeStatus::Ok);
     let cols = atomvae_rvae_latent_columns(rvae.as_deref());
     let (mut mean, mut logvar) = (vec![0f32; n * cols], vec![0f32; n * cols]);
-    let status = atomvae_rvae_encode(
-        rvae.as_deref(),
-        x.as_ptr(),
-        n,
-        w,
-        mean.as_mut_ptr(),
-        logvar.as_mut_ptr(),
-        mean.len(),
-    );
+    let status =
+        atomvae_rvae_encode(rvae.as_deref(), x.as_ptr(), n, w, mean.as_mut_ptr(), logvar.as_mut_ptr(), mean.len());
     assert_eq!(status, AtomvaeStatus::Ok);
     atomvae_rvae_free(rvae);
 
