@@ -147,6 +147,22 @@ struct Block {
     units: Vec<usize>,
 }
 
+/// The block an epoch works on: the resident one, or one just read.
+enum BlockRef<'a> {
+    Resident(&'a Block),
+    Loaded(Block),
+}
+
+impl std::ops::Deref for BlockRef<'_> {
+    type Target = Block;
+    fn deref(&self) -> &Block {
+        match self {
+            Self::Resident(block) => block,
+            Self::Loaded(block) => block,
+        }
+    }
+}
+
 impl Block {
     fn load(source: &dyn WindowRows, units: Vec<usize>, device: tch::Device) -> Result<Self, RvaeError> {
         let n = source.count();
@@ -164,6 +180,19 @@ impl Block {
             x
         };
         Ok(Self { x, units })
+    }
+
+    /// The resident block when everything fits in memory, else `units` read now.
+    fn resident_or_load<'a>(
+        resident: &'a Option<Block>,
+        source: &dyn WindowRows,
+        units: &[usize],
+        device: tch::Device,
+    ) -> Result<BlockRef<'a>, RvaeError> {
+        Ok(match resident {
+            Some(block) => BlockRef::Resident(block),
+            None => BlockRef::Loaded(Block::load(source, units.to_vec(), device)?),
+        })
     }
 
     /// Block-local positions of the rows whose `held` flag equals `want`.
@@ -256,14 +285,7 @@ pub fn train_rvae_rows(
             let mut unit_order: Vec<usize> = (0..units).collect();
             unit_order.shuffle(&mut rng);
             for block_units in unit_order.chunks(units_per_block) {
-                let loaded;
-                let block = match &resident {
-                    Some(b) => b,
-                    None => {
-                        loaded = Block::load(source, block_units.to_vec(), device)?;
-                        &loaded
-                    }
-                };
+                let block = Block::resident_or_load(&resident, source, block_units, device)?;
                 let mut positions = block.positions(&held, false);
                 positions.shuffle(&mut rng);
                 for batch in positions.chunks(config.batch) {
@@ -300,14 +322,7 @@ pub fn train_rvae_rows(
                 let mut hold_sums = [0.0f64; 5];
                 let all_units: Vec<usize> = (0..units).collect();
                 for block_units in all_units.chunks(units_per_block) {
-                    let loaded;
-                    let block = match &resident {
-                        Some(b) => b,
-                        None => {
-                            loaded = Block::load(source, block_units.to_vec(), device)?;
-                            &loaded
-                        }
-                    };
+                    let block = Block::resident_or_load(&resident, source, block_units, device)?;
                     let positions = block.positions(&held, true);
                     let s = tch::no_grad(|| model.elbo_sums(&block.x, &positions, &mut eval_rng));
                     hold_sums.iter_mut().zip(s).for_each(|(a, b)| *a += b);
