@@ -1,7 +1,9 @@
 //! Embeds torch's `lib/` folder as an rpath in every binary, test and the cdylib,
 //! so that nothing needs LD_LIBRARY_PATH at run time. torch-sys reports the
 //! folder it linked against through its `links = "tch"` metadata. Also records the
-//! git commit for the provenance of analysis files.
+//! git commit for the provenance of analysis files, and builds the C++ side of
+//! the cxx facade (src/cxx.rs); the path of cxx's own runtime source is passed on
+//! so that the C++ test program can compile it next to the generated glue.
 fn main() {
     let commit = std::process::Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
@@ -21,4 +23,10 @@ fn main() {
         }
         Err(_) => println!("cargo:rustc-env=ATOMVAE_LIBTORCH_LIB="),
     }
+    cxx_build::bridge("src/cxx.rs").std("c++17").compile("atomvae-cxx");
+    println!("cargo:rerun-if-changed=src/cxx.rs");
+    // For the C++ test program: where the generated glue is, and cxx's own
+    // header (its runtime source, cxx.cc, sits in ../src beside it).
+    println!("cargo:rustc-env=ATOMVAE_CXXBRIDGE_DIR={}/cxxbridge", std::env::var("OUT_DIR").unwrap_or_default());
+    println!("cargo:rustc-env=ATOMVAE_CXX_HEADER={}", std::env::var("DEP_CXXBRIDGE1_HEADER").unwrap_or_default());
 }

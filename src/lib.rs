@@ -7,6 +7,7 @@
 //! VAE → latent maps and dynamics. One module per step; see README.md.
 
 pub mod analysis;
+mod cxx;
 pub mod device;
 pub mod ffi;
 pub mod init;
