@@ -28,31 +28,6 @@ bool
 atomvae_cuda_available (void);
 
 /** \brief
- *  One atom found in a probability map.
- */
-typedef struct AtomvaeAtom {
-    /** \brief
-     *  Row (px), (0, 0) = centre of the top-left pixel.
-     */
-    float y;
-
-    /** \brief
-     *  Column (px).
-     */
-    float x;
-
-    /** \brief
-     *  Class index (1 = C, 2 = Si for the embedded model).
-     */
-    uint8_t class_id;
-
-    /** \brief
-     *  Mean probability of that class over the atom (0–1).
-     */
-    float confidence;
-} AtomvaeAtom_t;
-
-/** \brief
  *  Outcome of every call.
  */
 /** \remark Has the same ABI as `int32_t` **/
@@ -97,6 +72,49 @@ enum AtomvaeStatus {
 ; typedef int32_t
 #endif
 AtomvaeStatus_t;
+
+/** \brief
+ *  Windows of window × window px around `count` centres (y, x pairs in px) of a
+ *  height × width image, into count × window × window values. Centres are
+ *  rounded to the nearest pixel, or interpolated with `bilinear`; windows that
+ *  cross the image edge are completed with zeros.
+ */
+AtomvaeStatus_t
+atomvae_cut_windows (
+    float const * image,
+    size_t height,
+    size_t width,
+    float const * centres,
+    size_t count,
+    size_t window,
+    bool bilinear,
+    float * windows,
+    size_t capacity);
+
+/** \brief
+ *  One atom found in a probability map.
+ */
+typedef struct AtomvaeAtom {
+    /** \brief
+     *  Row (px), (0, 0) = centre of the top-left pixel.
+     */
+    float y;
+
+    /** \brief
+     *  Column (px).
+     */
+    float x;
+
+    /** \brief
+     *  Class index (1 = C, 2 = Si for the embedded model).
+     */
+    uint8_t class_id;
+
+    /** \brief
+     *  Mean probability of that class over the atom (0–1).
+     */
+    float confidence;
+} AtomvaeAtom_t;
 
 /** \brief
  *  Atoms in class probabilities (classes × height × width, background first):

@@ -10,9 +10,10 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Where cargo put the cdylib (beside the CLI it built for the tests).
+/// Where cargo put the cdylib it built with these tests (`deps/` beside the CLI;
+/// the copy one level up is only refreshed by a top-level `cargo build`).
 fn library_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_atomvae")).parent().unwrap().to_path_buf();
+    let dir = Path::new(env!("CARGO_BIN_EXE_atomvae")).parent().unwrap().join("deps");
     assert!(dir.join("libatomvae.so").exists(), "no libatomvae.so in {}", dir.display());
     dir
 }
@@ -35,7 +36,10 @@ fn build_and_run(extra_flags: &[&str], env: &[(&str, &str)]) {
         .output()
         .expect("a C compiler (cc)");
     assert!(cc.status.success(), "cc failed: {}", String::from_utf8_lossy(&cc.stderr));
-    let run = Command::new(&exe).arg(work.path()).envs(env.iter().copied()).output().unwrap();
+    // cargo's LD_LIBRARY_PATH would put the possibly stale copy of the library
+    // first; the program finds the right one through its rpath.
+    let run =
+        Command::new(&exe).arg(work.path()).env_remove("LD_LIBRARY_PATH").envs(env.iter().copied()).output().unwrap();
     let (out, err) = (String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
     assert!(run.status.success(), "{out}\n{err}");
     assert!(out.contains("all C ABI checks passed"), "{out}\n{err}");

@@ -12,7 +12,8 @@ fn the_cpp_facade_from_cpp() {
     let cxx_header = PathBuf::from(env!("ATOMVAE_CXX_HEADER"));
     let cxx_runtime = cxx_header.parent().and_then(Path::parent).unwrap().join("src/cxx.cc");
     assert!(cxx_runtime.exists(), "{}", cxx_runtime.display());
-    let lib = Path::new(env!("CARGO_BIN_EXE_atomvae")).parent().unwrap().to_path_buf();
+    // The cdylib built with these tests (the copy beside the CLI can be stale).
+    let lib = Path::new(env!("CARGO_BIN_EXE_atomvae")).parent().unwrap().join("deps");
     let work = tempfile::tempdir().unwrap();
     let exe = work.path().join("facade_test");
     let out = Command::new(std::env::var("CXX").unwrap_or_else(|_| "c++".into()))
@@ -30,7 +31,8 @@ fn the_cpp_facade_from_cpp() {
         .output()
         .expect("a C++ compiler (c++)");
     assert!(out.status.success(), "c++ failed: {}", String::from_utf8_lossy(&out.stderr));
-    let run = Command::new(&exe).arg(work.path()).output().unwrap();
+    // cargo's LD_LIBRARY_PATH could point at a stale copy; the rpath is right.
+    let run = Command::new(&exe).arg(work.path()).env_remove("LD_LIBRARY_PATH").output().unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
     assert!(run.status.success() && stdout.contains("all C++ facade checks passed"), "{stdout}\n{stderr}");
 }

@@ -484,3 +484,50 @@ pub fn atomvae_rvae_manifold(
         Ok(())
     })
 }
+
+/// Windows of window × window px around `count` centres (y, x pairs in px) of a
+/// height × width image, into count × window × window values. Centres are
+/// rounded to the nearest pixel, or interpolated with `bilinear`; windows that
+/// cross the image edge are completed with zeros.
+#[ffi_export]
+#[allow(clippy::too_many_arguments)]
+pub fn atomvae_cut_windows(
+    image: *const f32,
+    height: usize,
+    width: usize,
+    centres: *const f32,
+    count: usize,
+    window: usize,
+    bilinear: bool,
+    windows: *mut f32,
+    capacity: usize,
+) -> AtomvaeStatus {
+    guarded(|| {
+        let n = shape_len(&[height, width], "image")?;
+        let pixels = input(image, n, "image")?;
+        if !(1..=512).contains(&window) {
+            return Err(FfiError::invalid(format!("window of {window} px: use 1–512")));
+        }
+        let centres =
+            input(centres, count.checked_mul(2).ok_or_else(|| FfiError::invalid("too many centres"))?, "centres")?;
+        if centres.iter().any(|v| !v.is_finite()) {
+            return Err(FfiError::invalid("centres contain NaN or infinite values"));
+        }
+        let out = output(windows, capacity, count * window * window, "windows")?;
+        let view = ArrayView2::from_shape((height, width), pixels).expect("checked length");
+        let centring = if bilinear { crate::subimages::Centring::Bilinear } else { crate::subimages::Centring::Round };
+        for (k, yx) in centres.chunks(2).enumerate() {
+            let cut = crate::subimages::cut_window(
+                view,
+                f64::from(yx[0]),
+                f64::from(yx[1]),
+                window,
+                centring,
+                crate::subimages::EdgePolicy::Pad,
+            )
+            .ok_or_else(|| FfiError::invalid(format!("centre {k} ({}, {}) is outside the image", yx[0], yx[1])))?;
+            out[k * window * window..(k + 1) * window * window].copy_from_slice(cut.as_slice().expect("contiguous"));
+        }
+        Ok(())
+    })
+}

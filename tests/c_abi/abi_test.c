@@ -120,6 +120,20 @@ int main(int argc, char **argv) {
     CHECK(atomvae_find_atoms(probs, classes, H, W, 0.2, 0.5, 0.0, atoms, count + 1, NULL) == ATOMVAE_STATUS_INVALID_ARGUMENT);
     CHECK(atomvae_find_atoms(probs, 1, H, W, 0.2, 0.5, 0.0, atoms, count + 1, &again) == ATOMVAE_STATUS_INVALID_ARGUMENT);
     CHECK(atomvae_find_atoms(probs, classes, H, W, 0.2, 1.5, 0.0, atoms, count + 1, &again) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    /* Windows around the atoms (zero-padded at the edges). */
+    enum { CW = 9 };
+    float centres[4] = {10.0f, 12.0f, 1.0f, 1.0f};
+    float *cut = malloc(sizeof(float) * 2 * CW * CW);
+    CHECK(atomvae_cut_windows(frame, H, W, centres, 2, CW, false, cut, 2 * CW * CW) == ATOMVAE_STATUS_OK);
+    CHECK(cut[4 * CW + 4] == frame[10 * W + 12]); /* the centre pixel is the atom's */
+    CHECK(cut[CW * CW] == 0.0f);                   /* padding beyond the top-left corner */
+    CHECK(atomvae_cut_windows(frame, H, W, centres, 2, CW, true, cut, 2 * CW * CW - 1) == ATOMVAE_STATUS_BUFFER_TOO_SMALL);
+    CHECK(atomvae_cut_windows(frame, H, W, NULL, 2, CW, false, cut, 2 * CW * CW) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    CHECK(atomvae_cut_windows(frame, H, W, centres, 2, 0, false, cut, 2 * CW * CW) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    centres[0] = NAN;
+    CHECK(atomvae_cut_windows(frame, H, W, centres, 2, CW, false, cut, 2 * CW * CW) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    free(cut);
+
     free(atoms);
     atomvae_segmenter_free(seg);
     atomvae_segmenter_free(NULL);
