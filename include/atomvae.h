@@ -18,14 +18,30 @@ extern "C" {
 uint32_t
 atomvae_abi_version (void);
 
-
-#include <stdbool.h>
+/** \brief
+ *  An analysis file, opened for reading (opaque).
+ */
+typedef struct AtomvaeAnalysis AtomvaeAnalysis_t;
 
 /** \brief
- *  True when libtorch sees a CUDA device.
+ *  One row of an analysis file's atom table.
  */
-bool
-atomvae_cuda_available (void);
+typedef struct AtomvaeAtomRow {
+    /** <No documentation available> */
+    uint32_t frame;
+
+    /** <No documentation available> */
+    float y;
+
+    /** <No documentation available> */
+    float x;
+
+    /** <No documentation available> */
+    uint8_t class_id;
+
+    /** <No documentation available> */
+    float confidence;
+} AtomvaeAtomRow_t;
 
 /** \brief
  *  Outcome of every call.
@@ -72,6 +88,101 @@ enum AtomvaeStatus {
 ; typedef int32_t
 #endif
 AtomvaeStatus_t;
+
+/** \brief
+ *  The atom table: up to `capacity` rows into `atoms`, their number into
+ *  `*count` (0 when the file has no atoms yet; too small a buffer →
+ *  `ATOMVAE_STATUS_BUFFER_TOO_SMALL` with only `*count` set).
+ */
+AtomvaeStatus_t
+atomvae_analysis_atoms (
+    AtomvaeAnalysis_t const * analysis,
+    AtomvaeAtomRow_t * atoms,
+    size_t capacity,
+    size_t * count);
+
+/** \brief
+ *  Releases an analysis handle (NULL is ignored).
+ */
+void
+atomvae_analysis_free (
+    AtomvaeAnalysis_t * analysis);
+
+/** \brief
+ *  Opens an analysis file (validated) for reading; free with `atomvae_analysis_free`.
+ */
+AtomvaeStatus_t
+atomvae_analysis_open (
+    char const * path,
+    AtomvaeAnalysis_t * * out);
+
+/** \brief
+ *  The movie's shape (frames, height, width) and pixel size (Å/px).
+ */
+AtomvaeStatus_t
+atomvae_analysis_shape (
+    AtomvaeAnalysis_t const * analysis,
+    size_t * frames,
+    size_t * height,
+    size_t * width,
+    double * pixel_size);
+
+/** \brief
+ *  A segmentation model (opaque).
+ */
+typedef struct AtomvaeSegmenter AtomvaeSegmenter_t;
+
+/** \brief
+ *  Where models run.
+ */
+/** \remark Has the same ABI as `int32_t` **/
+#ifdef DOXYGEN
+typedef
+#endif
+enum AtomvaeDevice {
+    /** \brief
+     *  CUDA when libtorch sees a GPU, else the CPU.
+     */
+    ATOMVAE_DEVICE_AUTO = 0,
+    /** <No documentation available> */
+    ATOMVAE_DEVICE_CPU = 1,
+    /** <No documentation available> */
+    ATOMVAE_DEVICE_CUDA = 2,
+}
+#ifndef DOXYGEN
+; typedef int32_t
+#endif
+AtomvaeDevice_t;
+
+
+#include <stdbool.h>
+
+/** \brief
+ *  Takes the movie at `movie_path` (.npy, .tif/.tiff or an .h5 analysis/movie
+ *  file) through every step — import, segmentation with `segmenter` (NULL: the
+ *  embedded model), atoms, 4 Å windows, an rVAE trained for `rvae_epochs`
+ *  epochs, encoding and the latent analysis — into the analysis file
+ *  `out_path` (replaced atomically at each step). `pixel_size` ≤ 0 takes the
+ *  pixel size from the movie's metadata. `progress` sees each step as a phase;
+ *  returning false cancels (`ATOMVAE_STATUS_CANCELLED`; the file keeps the last
+ *  completed step).
+ */
+AtomvaeStatus_t
+atomvae_analyze_movie (
+    char const * movie_path,
+    char const * out_path,
+    double pixel_size,
+    AtomvaeSegmenter_t const * segmenter,
+    uint32_t rvae_epochs,
+    AtomvaeDevice_t device,
+    bool (*progress)(double, char const *, void *),
+    void * user_data);
+
+/** \brief
+ *  True when libtorch sees a CUDA device.
+ */
+bool
+atomvae_cuda_available (void);
 
 /** \brief
  *  Windows of window × window px around `count` centres (y, x pairs in px) of a
@@ -247,28 +358,6 @@ atomvae_rvae_latent_columns (
     AtomvaeRvae_t const * rvae);
 
 /** \brief
- *  Where models run.
- */
-/** \remark Has the same ABI as `int32_t` **/
-#ifdef DOXYGEN
-typedef
-#endif
-enum AtomvaeDevice {
-    /** \brief
-     *  CUDA when libtorch sees a GPU, else the CPU.
-     */
-    ATOMVAE_DEVICE_AUTO = 0,
-    /** <No documentation available> */
-    ATOMVAE_DEVICE_CPU = 1,
-    /** <No documentation available> */
-    ATOMVAE_DEVICE_CUDA = 2,
-}
-#ifndef DOXYGEN
-; typedef int32_t
-#endif
-AtomvaeDevice_t;
-
-/** \brief
  *  An rVAE from a model file written by `atomvae_rvae_save` (or an analysis file's
  *  `/models/rvae`).
  */
@@ -321,11 +410,6 @@ atomvae_rvae_train (
 size_t
 atomvae_rvae_window (
     AtomvaeRvae_t const * rvae);
-
-/** \brief
- *  A segmentation model (opaque).
- */
-typedef struct AtomvaeSegmenter AtomvaeSegmenter_t;
 
 /** \brief
  *  Class probabilities of one frame (height × width, `pixel_size` Å/px) into

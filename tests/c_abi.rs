@@ -20,6 +20,15 @@ fn library_dir() -> PathBuf {
 
 fn build_and_run(extra_flags: &[&str], env: &[(&str, &str)]) {
     let work = tempfile::tempdir().unwrap();
+    // The movie the C program takes through the whole pipeline.
+    let movie = work.path().join("movie.h5");
+    let sim = Command::new(env!("CARGO_BIN_EXE_atomvae"))
+        .args(["-q", "simulate", "--frames", "2", "--size", "96", "96", "--pixel-size", "0.2", "--holes", "0"])
+        .arg("--out")
+        .arg(&movie)
+        .output()
+        .unwrap();
+    assert!(sim.status.success(), "{}", String::from_utf8_lossy(&sim.stderr));
     let exe = work.path().join("abi_test");
     let lib = library_dir();
     let cc = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))

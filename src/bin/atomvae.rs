@@ -12,7 +12,7 @@ use atomvae::progress::{CancelFlag, Progress};
 use atomvae::rvae::{EncoderKind, Precision, RvaeConfig, RvaeTrainConfig};
 use atomvae::segment::{train_segmenter, AtomFinderConfig, Segmenter, SegmenterConfig, SegmenterTrainConfig};
 use atomvae::sim::{MovieParams, SimParams, Simulator, CLASS_NAMES};
-use atomvae::store::{now_utc, AnalysisFile, FrameStack, MovieMeta, MovieWriter, StepRecord};
+use atomvae::store::{now_utc, AnalysisFile, MovieMeta, MovieWriter};
 use atomvae::subimages::{AtomSelection, Centring, EdgePolicy, WindowConfig, WindowNorm, WindowSource};
 
 #[derive(Parser)]
@@ -563,37 +563,16 @@ fn simulate(sim: SimParams, movie: MovieParams, seed: u64, out: &Path, cancel: &
 
 /// Step 0: frames of a user's movie into a new analysis file.
 fn import(args: &ImportArgs, cancel: &CancelFlag) -> Result<AnalysisFile> {
-    let started = now_utc();
-    let mut stack = FrameStack::open(&args.movie, args.dataset.as_deref())?;
-    let pixel_size = match (args.pixel_size, stack.pixel_size()) {
-        (Some(p), _) => p,
-        (None, Some(p)) => {
-            log::info!("pixel size {p} Å/px from the metadata of {}", args.movie.display());
-            p
-        }
-        (None, None) => bail!(
-            "{}: the file does not say its pixel size; pass --pixel-size in Å/px (atomvae does not guess)",
-            args.movie.display()
-        ),
-    };
-    let record = StepRecord {
-        step: "import".into(),
-        parameters: serde_json::json!({
-            "movie": args.movie.display().to_string(),
-            "dataset": args.dataset,
-            "pixel_size": pixel_size,
-        }),
-        started,
-        finished: now_utc(),
-        device: "cpu".into(),
-        seed: args.common.seed,
-    };
-    let class_names: Vec<String> = CLASS_NAMES.iter().map(|s| s.to_string()).collect();
-    let mut progress = BarProgress::new(cancel);
-    let file =
-        AnalysisFile::create_from_stack(&args.out, &mut stack, pixel_size, &class_names, &record, &mut progress)?;
+    let file = atomvae::pipeline::import_movie(
+        &args.movie,
+        args.dataset.as_deref(),
+        &args.out,
+        args.pixel_size,
+        args.common.seed,
+        &mut BarProgress::new(cancel),
+    )?;
     let [n, h, w] = file.info().frames;
-    log::info!("wrote {} ({n} frames of {h}×{w} px at {pixel_size} Å/px)", args.out.display());
+    log::info!("wrote {} ({n} frames of {h}×{w} px at {} Å/px)", args.out.display(), file.info().pixel_size);
     Ok(file)
 }
 

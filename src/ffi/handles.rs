@@ -23,6 +23,12 @@ pub struct AtomvaeSegmenter {
     model: Mutex<Segmenter>,
 }
 
+impl AtomvaeSegmenter {
+    pub(super) fn model(&self) -> &Mutex<Segmenter> {
+        &self.model
+    }
+}
+
 /// An rVAE model (opaque).
 #[derive_ReprC]
 #[repr(opaque)]
@@ -72,7 +78,7 @@ pub struct AtomvaeRvaeSettings {
 pub type AtomvaeProgressFn = Option<unsafe extern "C" fn(f64, char_p::Raw, *mut c_void) -> bool>;
 
 /// Progress reports through a C callback; a `false` return cancels.
-struct CallbackProgress {
+pub(super) struct CallbackProgress {
     callback: AtomvaeProgressFn,
     user_data: *mut c_void,
     phase: std::ffi::CString,
@@ -82,7 +88,7 @@ struct CallbackProgress {
 }
 
 impl CallbackProgress {
-    fn new(callback: AtomvaeProgressFn, user_data: *mut c_void) -> Self {
+    pub(super) fn new(callback: AtomvaeProgressFn, user_data: *mut c_void) -> Self {
         Self { callback, user_data, phase: Default::default(), total: 0, done: 0, stop: false }
     }
 
@@ -129,7 +135,7 @@ fn input<'a, T>(ptr: *const T, len: usize, what: &str) -> Result<&'a [T], FfiErr
 }
 
 /// Checks an output buffer holds `needed` elements and returns it.
-fn output<'a, T>(ptr: *mut T, capacity: usize, needed: usize, what: &str) -> Result<&'a mut [T], FfiError> {
+pub(super) fn output<'a, T>(ptr: *mut T, capacity: usize, needed: usize, what: &str) -> Result<&'a mut [T], FfiError> {
     if capacity < needed {
         return Err(FfiError::new(
             AtomvaeStatus::BufferTooSmall,
@@ -150,7 +156,7 @@ fn shape_len(dims: &[usize], what: &str) -> Result<usize, FfiError> {
         .ok_or_else(|| FfiError::invalid(format!("{what} has an empty or overflowing shape {dims:?}")))
 }
 
-fn path_of(path: Option<char_p::Ref<'_>>) -> Result<std::path::PathBuf, FfiError> {
+pub(super) fn path_of(path: Option<char_p::Ref<'_>>) -> Result<std::path::PathBuf, FfiError> {
     let path = path.ok_or_else(|| FfiError::invalid("path is NULL"))?;
     let s = path.to_str();
     if s.is_empty() {
@@ -159,13 +165,13 @@ fn path_of(path: Option<char_p::Ref<'_>>) -> Result<std::path::PathBuf, FfiError
     Ok(std::path::PathBuf::from(s))
 }
 
-fn give<T>(out: Option<&mut Option<repr_c::Box<T>>>, value: T) -> Result<(), FfiError> {
+pub(super) fn give<T>(out: Option<&mut Option<repr_c::Box<T>>>, value: T) -> Result<(), FfiError> {
     let out = out.ok_or_else(|| FfiError::invalid("the output handle pointer is NULL"))?;
     *out = Some(Box::new(value).into());
     Ok(())
 }
 
-fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic inside a call poisons nothing the next call relies on: the model
     // is only read, or replaced whole.
     m.lock().unwrap_or_else(|p| p.into_inner())

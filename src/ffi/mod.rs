@@ -18,6 +18,7 @@
 // number of elements is the caller's contract (stated in the header).
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+mod analysis;
 mod handles;
 
 use std::cell::RefCell;
@@ -25,6 +26,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use safer_ffi::prelude::*;
 
+pub use analysis::*;
 pub use handles::*;
 
 /// Version of this ABI; grows when a function or type changes incompatibly.

@@ -404,4 +404,6 @@ pub fn encode_file(file: &mut AnalysisFile, device: tch::Device) -> Result<crate
 }
 
 mod latents;
+mod movie;
 pub use latents::{analyse_latents_file, read_sample_windows};
+pub use movie::{analyze_movie, import_movie, AnalyzeSettings};

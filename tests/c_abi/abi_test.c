@@ -195,6 +195,37 @@ int main(int argc, char **argv) {
     atomvae_rvae_free(rvae);
     atomvae_rvae_free(NULL);
 
+    /* The whole pipeline on a movie (written by the test harness), then the file. */
+    char movie[1024], analysis_path[1024];
+    snprintf(movie, sizeof movie, "%s/movie.h5", dir);
+    snprintf(analysis_path, sizeof analysis_path, "%s/analysis.h5", dir);
+    Progress stop_early = {0, 1, 0.0};
+    CHECK(atomvae_analyze_movie(movie, analysis_path, 0.0, NULL, 1, ATOMVAE_DEVICE_CPU, on_progress, &stop_early) == ATOMVAE_STATUS_CANCELLED);
+    Progress steps = {0, -1, 0.0};
+    CHECK(atomvae_analyze_movie(movie, analysis_path, 0.0, NULL, 1, ATOMVAE_DEVICE_CPU, on_progress, &steps) == ATOMVAE_STATUS_OK);
+    CHECK(steps.calls > 10);
+    CHECK(atomvae_analyze_movie(NULL, analysis_path, 0.0, NULL, 1, ATOMVAE_DEVICE_CPU, NULL, NULL) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    CHECK(atomvae_analyze_movie(movie, analysis_path, 0.0, NULL, 0, ATOMVAE_DEVICE_CPU, NULL, NULL) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    AtomvaeAnalysis_t *analysis = NULL;
+    CHECK(atomvae_analysis_open(analysis_path, &analysis) == ATOMVAE_STATUS_OK && analysis != NULL);
+    size_t nf = 0, fh = 0, fw = 0;
+    double fpx = 0;
+    CHECK(atomvae_analysis_shape(analysis, &nf, &fh, &fw, &fpx) == ATOMVAE_STATUS_OK);
+    CHECK(nf == 2 && fh == 96 && fw == 96 && fabs(fpx - 0.2) < 1e-12);
+    CHECK(atomvae_analysis_shape(analysis, &nf, NULL, &fw, &fpx) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    size_t rows = 0;
+    CHECK(atomvae_analysis_atoms(analysis, NULL, 0, &rows) == ATOMVAE_STATUS_BUFFER_TOO_SMALL && rows > 50);
+    AtomvaeAtomRow_t *table = calloc(rows, sizeof *table);
+    CHECK(atomvae_analysis_atoms(analysis, table, rows, &rows) == ATOMVAE_STATUS_OK);
+    CHECK(table[rows - 1].frame == 1 && table[0].confidence > 0.0f);
+    free(table);
+    atomvae_analysis_free(analysis);
+    atomvae_analysis_free(NULL);
+    AtomvaeAnalysis_t *not_one = NULL;
+    CHECK(atomvae_analysis_open(movie, &not_one) == ATOMVAE_STATUS_OK); /* a simulated movie is a valid file */
+    atomvae_analysis_free(not_one);
+    CHECK(atomvae_analysis_open(path, &not_one) == ATOMVAE_STATUS_IO); /* the junk file */
+
     free(frame); free(probs); free(windows); free(mean); free(logvar); free(mean2); free(logvar2);
     free(decoded); free(grid);
     if (failures) {

@@ -1,0 +1,160 @@
+//! The ABI's analysis-file handle and the whole pipeline on a movie.
+
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+
+use std::ffi::c_void;
+use std::sync::Mutex;
+
+use safer_ffi::prelude::*;
+
+use super::handles::{give, locked, output, path_of, AtomvaeProgressFn, AtomvaeSegmenter, CallbackProgress};
+use super::{guarded, AtomvaeDevice, AtomvaeStatus, FfiError};
+use crate::store::AnalysisFile;
+
+/// An analysis file, opened for reading (opaque).
+#[derive_ReprC]
+#[repr(opaque)]
+pub struct AtomvaeAnalysis {
+    file: Mutex<AnalysisFile>,
+}
+
+/// One row of an analysis file's atom table.
+#[derive_ReprC]
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AtomvaeAtomRow {
+    pub frame: u32,
+    pub y: f32,
+    pub x: f32,
+    pub class_id: u8,
+    pub confidence: f32,
+}
+
+impl From<crate::pipeline::PipelineError> for FfiError {
+    fn from(e: crate::pipeline::PipelineError) -> Self {
+        use crate::pipeline::PipelineError as E;
+        match e {
+            E::Store(s) => s.into(),
+            E::Segment(s) => s.into(),
+            E::Rvae(r) => r.into(),
+            E::Analysis(crate::analysis::AnalysisError::Cancelled) => {
+                FfiError::new(AtomvaeStatus::Cancelled, "cancelled")
+            }
+            other => FfiError::invalid(other.to_string()),
+        }
+    }
+}
+
+/// Takes the movie at `movie_path` (.npy, .tif/.tiff or an .h5 analysis/movie
+/// file) through every step — import, segmentation with `segmenter` (NULL: the
+/// embedded model), atoms, 4 Å windows, an rVAE trained for `rvae_epochs`
+/// epochs, encoding and the latent analysis — into the analysis file
+/// `out_path` (replaced atomically at each step). `pixel_size` ≤ 0 takes the
+/// pixel size from the movie's metadata. `progress` sees each step as a phase;
+/// returning false cancels (`ATOMVAE_STATUS_CANCELLED`; the file keeps the last
+/// completed step).
+#[ffi_export]
+#[allow(clippy::too_many_arguments)]
+pub fn atomvae_analyze_movie(
+    movie_path: Option<char_p::Ref<'_>>,
+    out_path: Option<char_p::Ref<'_>>,
+    pixel_size: f64,
+    segmenter: Option<&AtomvaeSegmenter>,
+    rvae_epochs: u32,
+    device: AtomvaeDevice,
+    progress: AtomvaeProgressFn,
+    user_data: *mut c_void,
+) -> AtomvaeStatus {
+    guarded(|| {
+        let (movie, out) = (path_of(movie_path)?, path_of(out_path)?);
+        if pixel_size.is_nan() || rvae_epochs == 0 {
+            return Err(FfiError::invalid(format!("pixel size {pixel_size} or {rvae_epochs} rVAE epochs")));
+        }
+        let device = device.resolve()?;
+        let embedded;
+        let model_guard;
+        let model = match segmenter {
+            Some(s) => {
+                model_guard = locked(s.model());
+                &*model_guard
+            }
+            None => {
+                embedded = crate::segment::Segmenter::embedded(device)?;
+                &embedded
+            }
+        };
+        let mut settings = crate::pipeline::AnalyzeSettings::default();
+        settings.training.epochs = rvae_epochs as usize;
+        let mut reporter = CallbackProgress::new(progress, user_data);
+        let pixel = (pixel_size > 0.0).then_some(pixel_size);
+        crate::pipeline::analyze_movie(&movie, None, &out, pixel, model, &settings, device, &mut reporter)?;
+        Ok(())
+    })
+}
+
+/// Opens an analysis file (validated) for reading; free with `atomvae_analysis_free`.
+#[ffi_export]
+pub fn atomvae_analysis_open(
+    path: Option<char_p::Ref<'_>>,
+    out: Option<&mut Option<repr_c::Box<AtomvaeAnalysis>>>,
+) -> AtomvaeStatus {
+    guarded(|| {
+        let file = AnalysisFile::open(&path_of(path)?)?;
+        give(out, AtomvaeAnalysis { file: Mutex::new(file) })
+    })
+}
+
+/// Releases an analysis handle (NULL is ignored).
+#[ffi_export]
+pub fn atomvae_analysis_free(analysis: Option<repr_c::Box<AtomvaeAnalysis>>) {
+    drop(analysis);
+}
+
+/// The movie's shape (frames, height, width) and pixel size (Å/px).
+#[ffi_export]
+pub fn atomvae_analysis_shape(
+    analysis: Option<&AtomvaeAnalysis>,
+    frames: Option<&mut usize>,
+    height: Option<&mut usize>,
+    width: Option<&mut usize>,
+    pixel_size: Option<&mut f64>,
+) -> AtomvaeStatus {
+    guarded(|| {
+        let file = locked(&analysis.ok_or_else(|| FfiError::invalid("analysis is NULL"))?.file);
+        let info = file.info();
+        for (slot, value) in [(frames, info.frames[0]), (height, info.frames[1]), (width, info.frames[2])] {
+            *slot.ok_or_else(|| FfiError::invalid("an output pointer is NULL"))? = value;
+        }
+        *pixel_size.ok_or_else(|| FfiError::invalid("pixel_size is NULL"))? = info.pixel_size;
+        Ok(())
+    })
+}
+
+/// The atom table: up to `capacity` rows into `atoms`, their number into
+/// `*count` (0 when the file has no atoms yet; too small a buffer →
+/// `ATOMVAE_STATUS_BUFFER_TOO_SMALL` with only `*count` set).
+#[ffi_export]
+pub fn atomvae_analysis_atoms(
+    analysis: Option<&AtomvaeAnalysis>,
+    atoms: *mut AtomvaeAtomRow,
+    capacity: usize,
+    count: Option<&mut usize>,
+) -> AtomvaeStatus {
+    guarded(|| {
+        let count = count.ok_or_else(|| FfiError::invalid("count is NULL"))?;
+        let file = locked(&analysis.ok_or_else(|| FfiError::invalid("analysis is NULL"))?.file);
+        let table = file.read_atoms()?.unwrap_or_default();
+        *count = table.len();
+        let out = output(atoms, capacity, table.len(), "atoms")?;
+        for (i, row) in out.iter_mut().enumerate() {
+            *row = AtomvaeAtomRow {
+                frame: table.frame[i],
+                y: table.y[i],
+                x: table.x[i],
+                class_id: table.class[i],
+                confidence: table.confidence[i],
+            };
+        }
+        Ok(())
+    })
+}
