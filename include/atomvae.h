@@ -427,6 +427,25 @@ atomvae_segment_frame (
     size_t capacity);
 
 /** \brief
+ *  Class probabilities of a stack of `count` frames (count × height × width) into
+ *  `probabilities` (count × classes × height × width), frame by frame with
+ *  progress; returning false from `progress` cancels (`ATOMVAE_STATUS_CANCELLED`,
+ *  nothing written).
+ */
+AtomvaeStatus_t
+atomvae_segment_stack (
+    AtomvaeSegmenter_t const * segmenter,
+    float const * frames,
+    size_t count,
+    size_t height,
+    size_t width,
+    double pixel_size,
+    float * probabilities,
+    size_t capacity,
+    bool (*progress)(double, char const *, void *),
+    void * user_data);
+
+/** \brief
  *  Classes the model predicts (background first), or 0 for NULL.
  */
 size_t

@@ -245,6 +245,51 @@ pub fn atomvae_segment_frame(
     })
 }
 
+/// Class probabilities of a stack of `count` frames (count × height × width) into
+/// `probabilities` (count × classes × height × width), frame by frame with
+/// progress; returning false from `progress` cancels (`ATOMVAE_STATUS_CANCELLED`,
+/// nothing written).
+#[ffi_export]
+#[allow(clippy::too_many_arguments)]
+pub fn atomvae_segment_stack(
+    segmenter: Option<&AtomvaeSegmenter>,
+    frames: *const f32,
+    count: usize,
+    height: usize,
+    width: usize,
+    pixel_size: f64,
+    probabilities: *mut f32,
+    capacity: usize,
+    progress: AtomvaeProgressFn,
+    user_data: *mut c_void,
+) -> AtomvaeStatus {
+    guarded(|| {
+        let segmenter = segmenter.ok_or_else(|| FfiError::invalid("segmenter is NULL"))?;
+        let plane = shape_len(&[height, width], "frame")?;
+        let pixels = input(frames, shape_len(&[count, height, width], "frames")?, "frames")?;
+        let model = locked(&segmenter.model);
+        let classes = model.config().class_names.len();
+        let out = output(probabilities, capacity, count * classes * plane, "probabilities")?;
+        let mut reporter = CallbackProgress::new(progress, user_data);
+        reporter.start("segment", count as u64);
+        // Results go to a scratch buffer first: a cancelled call writes nothing.
+        let mut all = Vec::with_capacity(count * classes * plane);
+        for frame in pixels.chunks(plane) {
+            if reporter.cancelled() {
+                return Err(FfiError::new(AtomvaeStatus::Cancelled, "cancelled"));
+            }
+            let view = ArrayView2::from_shape((height, width), frame).expect("checked length");
+            all.extend_from_slice(model.predict(view, pixel_size)?.as_slice().expect("contiguous"));
+            reporter.advance(1);
+        }
+        if reporter.cancelled() {
+            return Err(FfiError::new(AtomvaeStatus::Cancelled, "cancelled"));
+        }
+        out.copy_from_slice(&all);
+        Ok(())
+    })
+}
+
 /// Atoms in class probabilities (classes × height × width, background first):
 /// blobs where 1 − p(background) > `threshold`, centroids, class by mass, atoms
 /// closer than `border_px` to the edge dropped. Writes up to `capacity` atoms and

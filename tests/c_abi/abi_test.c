@@ -109,6 +109,24 @@ int main(int argc, char **argv) {
     frame[5] = 0.0f;
     CHECK(atomvae_segment_frame(seg, frame, H, W, -1.0, probs, classes * H * W) == ATOMVAE_STATUS_INVALID_ARGUMENT);
 
+    /* A stack of two frames, with progress; a cancel writes nothing. */
+    CHECK(atomvae_segment_frame(seg, frame, H, W, 0.2, probs, classes * H * W) == ATOMVAE_STATUS_OK);
+    float *stack = malloc(sizeof(float) * 2 * H * W);
+    memcpy(stack, frame, sizeof(float) * H * W);
+    memcpy(stack + H * W, frame, sizeof(float) * H * W);
+    float *stack_probs = malloc(sizeof(float) * 2 * classes * H * W);
+    Progress frames_done = {0, -1, 0.0};
+    CHECK(atomvae_segment_stack(seg, stack, 2, H, W, 0.2, stack_probs, 2 * classes * H * W, on_progress, &frames_done) == ATOMVAE_STATUS_OK);
+    CHECK(frames_done.calls == 3 && frames_done.last_fraction == 1.0);
+    CHECK(memcmp(stack_probs, probs, sizeof(float) * classes * H * W) == 0); /* same as one frame at a time */
+    for (size_t i = 0; i < 2 * classes * H * W; i++) stack_probs[i] = -1.0f;
+    Progress cancel_stack = {0, 2, 0.0};
+    CHECK(atomvae_segment_stack(seg, stack, 2, H, W, 0.2, stack_probs, 2 * classes * H * W, on_progress, &cancel_stack) == ATOMVAE_STATUS_CANCELLED);
+    CHECK(stack_probs[0] == -1.0f && stack_probs[2 * classes * H * W - 1] == -1.0f);
+    CHECK(atomvae_segment_stack(seg, stack, 0, H, W, 0.2, stack_probs, 2 * classes * H * W, NULL, NULL) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    free(stack);
+    free(stack_probs);
+
     /* Atoms: a size query, then the real call. */
     size_t count = 0;
     CHECK(atomvae_find_atoms(probs, classes, H, W, 0.2, 0.5, 0.0, NULL, 0, &count) == ATOMVAE_STATUS_BUFFER_TOO_SMALL || count == 0);
