@@ -12,7 +12,9 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(segment_frame find_atoms cut_windows rvae_calls)
-command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
+# cargo-fuzz is installed into the cache, so that a second (CI) run reuses it.
+export PATH="$ATOMVAE_CACHE/cargo-fuzz/bin:$PATH"
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2 --root "$ATOMVAE_CACHE/cargo-fuzz"
 rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
 export CARGO_TARGET_DIR="$ATOMVAE_CACHE/target-fuzz"
 # The fuzz binaries are not ours to give an rpath: point the loader at torch's lib/.

@@ -18,3 +18,9 @@ ruff check tests/python bench
 ruff format --check tests/python bench
 step "pytest"
 ATOMVAE_BIN="$CARGO_TARGET_DIR/release/atomvae" python -m pytest -q tests/python
+step "fuzz smoke (cargo-fuzz, 10 s a target)"
+if rustup toolchain list 2>/dev/null | grep -q nightly; then
+  bash scripts/fuzz.sh 10
+else
+  echo "skipped: no nightly Rust toolchain here (cargo-fuzz needs one); run bash scripts/fuzz.sh where there is"
+fi

@@ -167,6 +167,12 @@ pub fn cut_window(
     edges: EdgePolicy,
 ) -> Option<Array2<f32>> {
     let (h, wd) = image.dim();
+    // A centre a whole window beyond the image (or not a number) has nothing of
+    // it to cut, under either edge policy.
+    let reach = w as f64;
+    if !(y > -reach && x > -reach && y < h as f64 + reach && x < wd as f64 + reach) {
+        return None;
+    }
     // Pixel (i, j) of the window sits at (y − (w−1)/2 + i, x − (w−1)/2 + j).
     let half = (w as f64 - 1.0) / 2.0;
     match centring {

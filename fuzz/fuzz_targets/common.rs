@@ -30,7 +30,9 @@ impl Bytes<'_> {
     }
 
     pub fn floats(&mut self, n: usize) -> Vec<f32> {
-        (0..n.min(1 << 16)).map(|_| if self.byte() % 8 == 0 { self.float() } else { self.byte() as f32 / 255.0 }).collect()
+        (0..n.min(1 << 16))
+            .map(|_| if self.byte() % 8 == 0 { self.float() } else { self.byte() as f32 / 255.0 })
+            .collect()
     }
 
     pub fn flag(&mut self) -> bool {

@@ -19,8 +19,16 @@ fn model() -> &'static repr_c::Box<AtomvaeRvae> {
         let mut s = atomvae_rvae_default_settings();
         s.epochs = 1;
         let mut out = None;
-        let status =
-            atomvae_rvae_train(x.as_ptr(), 40, W, Some(&s), AtomvaeDevice::Cpu, None, std::ptr::null_mut(), Some(&mut out));
+        let status = atomvae_rvae_train(
+            x.as_ptr(),
+            40,
+            W,
+            Some(&s),
+            AtomvaeDevice::Cpu,
+            None,
+            std::ptr::null_mut(),
+            Some(&mut out),
+        );
         assert_eq!(status, AtomvaeStatus::Ok);
         out.expect("a model")
     })
@@ -52,7 +60,16 @@ fuzz_target!(|data: &[u8]| {
         s.kl_warmup_weight = f64::from(b.float());
         let count = windows.len() / (W * W);
         let mut trained = None;
-        let _ = atomvae_rvae_train(windows.as_ptr(), count, W, Some(&s), AtomvaeDevice::Cpu, None, std::ptr::null_mut(), Some(&mut trained));
+        let _ = atomvae_rvae_train(
+            windows.as_ptr(),
+            count,
+            W,
+            Some(&s),
+            AtomvaeDevice::Cpu,
+            None,
+            std::ptr::null_mut(),
+            Some(&mut trained),
+        );
         atomvae_rvae_free(trained);
     }
 });

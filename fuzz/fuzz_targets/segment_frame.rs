@@ -21,6 +21,17 @@ fuzz_target!(|data: &[u8]| {
     let h = if h.saturating_mul(w) > pixels.len() { 0 } else { h };
     let _ = atomvae_segment_frame(seg.as_deref(), frame, h, w, px, out.as_mut_ptr(), out.len());
     let count = if b.flag() { 1 } else { 0 };
-    let _ = atomvae_segment_stack(seg.as_deref(), frame, count, h, w, px, out.as_mut_ptr(), out.len(), None, std::ptr::null_mut());
+    let _ = atomvae_segment_stack(
+        seg.as_deref(),
+        frame,
+        count,
+        h,
+        w,
+        px,
+        out.as_mut_ptr(),
+        out.len(),
+        None,
+        std::ptr::null_mut(),
+    );
     atomvae_segmenter_free(seg);
 });

@@ -314,8 +314,7 @@ pub fn atomvae_find_atoms(
         if classes < 2 {
             return Err(FfiError::invalid(format!("{classes} classes: at least background and one atom class")));
         }
-        let usable = pixel_size.is_finite()
-            && pixel_size > 0.0
+        let usable = (crate::segment::MIN_PIXEL_SIZE..=crate::segment::MAX_PIXEL_SIZE).contains(&pixel_size)
             && (0.0..1.0).contains(&threshold)
             && border_px.is_finite()
             && border_px >= 0.0;

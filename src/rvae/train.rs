@@ -86,6 +86,21 @@ pub fn auto_micro_batch(window: usize, compute: Kind) -> usize {
     (pixels / (window * window)).max(1)
 }
 
+/// Refuses settings no training can use (a zero batch, a hold-out of 100 %,
+/// a learning rate outside (0, 10], a negative or infinite warm-up weight).
+fn check_settings(config: &RvaeTrainConfig) -> Result<(), RvaeError> {
+    let usable = config.batch > 0
+        && (0.0..1.0).contains(&config.holdout_fraction)
+        && (f64::MIN_POSITIVE..=10.0).contains(&config.learning_rate)
+        && config.kl_warmup_weight.is_finite()
+        && config.kl_warmup_weight >= 0.0;
+    if usable {
+        Ok(())
+    } else {
+        Err(RvaeError::BadInput(format!("unusable training settings {config:?}")))
+    }
+}
+
 /// Trains `model` on `windows` (N, w, w).
 pub fn train_rvae(
     model: &mut Rvae,
@@ -93,9 +108,7 @@ pub fn train_rvae(
     config: &RvaeTrainConfig,
     progress: &mut dyn Progress,
 ) -> Result<RvaeTrainReport, RvaeError> {
-    if config.batch == 0 || !(0.0..1.0).contains(&config.holdout_fraction) || config.learning_rate <= 0.0 {
-        return Err(RvaeError::BadInput(format!("unusable training settings {config:?}")));
-    }
+    check_settings(config)?;
     let x = model.windows_tensor(windows)?;
     train_rvae_tensor(model, x, config, progress)
 }
@@ -219,13 +232,7 @@ pub fn train_rvae_rows(
     config: &RvaeTrainConfig,
     progress: &mut dyn Progress,
 ) -> Result<RvaeTrainReport, RvaeError> {
-    if config.batch == 0
-        || !(0.0..1.0).contains(&config.holdout_fraction)
-        || config.learning_rate <= 0.0
-        || !(config.kl_warmup_weight.is_finite() && config.kl_warmup_weight >= 0.0)
-    {
-        return Err(RvaeError::BadInput(format!("unusable training settings {config:?}")));
-    }
+    check_settings(config)?;
     let w = model.config().window;
     let n = source.count();
     if source.pixels() != w * w || n == 0 {

@@ -26,13 +26,20 @@ pub fn normalize(img: &mut Array2<f32>) -> Result<(), SegmentError> {
 }
 
 /// Validates a raw frame before any work.
+/// Pixel sizes (Å/px) a frame may have: finer would resample a frame to absurd
+/// sizes, coarser cannot resolve atoms at all.
+pub const MIN_PIXEL_SIZE: f64 = 0.005;
+pub const MAX_PIXEL_SIZE: f64 = 50.0;
+
 pub fn check_frame(frame: ArrayView2<f32>, pixel_size: f64) -> Result<(), SegmentError> {
     let (h, w) = frame.dim();
     if h == 0 || w == 0 {
         return Err(SegmentError::BadInput(format!("empty frame ({h}×{w} px)")));
     }
-    if !(pixel_size.is_finite() && pixel_size > 0.0) {
-        return Err(SegmentError::BadInput(format!("pixel size must be a positive number of Å/px, got {pixel_size}")));
+    if !(MIN_PIXEL_SIZE..=MAX_PIXEL_SIZE).contains(&pixel_size) {
+        return Err(SegmentError::BadInput(format!(
+            "pixel size must be {MIN_PIXEL_SIZE}–{MAX_PIXEL_SIZE} Å/px, got {pixel_size}"
+        )));
     }
     if let Some(k) = frame.iter().position(|v| !v.is_finite()) {
         return Err(SegmentError::BadInput(format!("NaN or infinite pixel at (y, x) = ({}, {})", k / w, k % w)));

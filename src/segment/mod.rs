@@ -13,7 +13,7 @@ mod unet;
 
 pub use atoms::{find_atoms, AtomFinderConfig, FoundAtom};
 pub use eval::{score_atoms, AtomScores};
-pub use infer::{check_frame, normalize, GridPrediction};
+pub use infer::{check_frame, normalize, GridPrediction, MAX_PIXEL_SIZE, MIN_PIXEL_SIZE};
 pub use resample::{resize, target_grid, to_original, to_resampled};
 pub use train::{train_segmenter, training_pair, SegmenterTrainConfig, TrainReport};
 pub use unet::UNet;

@@ -108,6 +108,9 @@ int main(int argc, char **argv) {
     CHECK(atomvae_segment_frame(seg, frame, H, W, 0.2, probs, classes * H * W) == ATOMVAE_STATUS_INVALID_ARGUMENT);
     frame[5] = 0.0f;
     CHECK(atomvae_segment_frame(seg, frame, H, W, -1.0, probs, classes * H * W) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    /* Found by fuzzing: a subnormal pixel size once asked for an impossible resampling. */
+    CHECK(atomvae_segment_frame(seg, frame, H, W, 1e-40, probs, classes * H * W) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    CHECK(last_error_contains("0.005"));
 
     /* A stack of two frames, with progress; a cancel writes nothing. */
     CHECK(atomvae_segment_frame(seg, frame, H, W, 0.2, probs, classes * H * W) == ATOMVAE_STATUS_OK);
@@ -177,6 +180,10 @@ int main(int argc, char **argv) {
     CHECK(atomvae_rvae_train(NULL, N, WIN, &s, ATOMVAE_DEVICE_CPU, NULL, NULL, &cancelled) == ATOMVAE_STATUS_INVALID_ARGUMENT);
     AtomvaeRvaeSettings_t bad = s;
     bad.holdout_fraction = 1.5;
+    CHECK(atomvae_rvae_train(windows, N, WIN, &bad, ATOMVAE_DEVICE_CPU, NULL, NULL, &cancelled) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    /* Found by fuzzing: a learning rate beyond f32 once overflowed inside the optimiser. */
+    bad = s;
+    bad.learning_rate = 1e300;
     CHECK(atomvae_rvae_train(windows, N, WIN, &bad, ATOMVAE_DEVICE_CPU, NULL, NULL, &cancelled) == ATOMVAE_STATUS_INVALID_ARGUMENT);
     CHECK(atomvae_rvae_window(rvae) == WIN && atomvae_rvae_window(NULL) == 0);
     size_t cols = atomvae_rvae_latent_columns(rvae);
