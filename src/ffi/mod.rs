@@ -3,7 +3,8 @@
 //! `AtomvaeStatus`; the message of the last failure on the calling thread is
 //! copied out by `atomvae_last_error`. Handles are opaque, created by
 //! `*_new`/`*_load`/`*_train` and released by the matching `*_free` (NULL is
-//! accepted); each guards its model with a mutex, so a handle may be used from
+//! accepted; a handle must not be used after it is freed); each guards its model
+//! with a mutex, so a handle may be used from
 //! any thread (calls on one handle are serialised). Output buffers are always
 //! caller-allocated: every output has a documented size (or a size query with
 //! capacity 0) and a call with too small a buffer returns
