@@ -1,7 +1,5 @@
 //! The ABI's analysis-file handle and the whole pipeline on a movie.
 
-#![allow(clippy::not_unsafe_ptr_arg_deref)]
-
 use std::ffi::c_void;
 use std::sync::Mutex;
 

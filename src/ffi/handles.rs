@@ -1,10 +1,6 @@
 //! The ABI's handles and the calls on them: segmentation, atom finding and the
 //! rVAE. Each checks pointers, lengths and shapes, then calls the Rust API.
 
-// These are C entry points: that a non-NULL pointer holds the documented number
-// of elements is the caller's contract (stated in the header), as in any C API.
-#![allow(clippy::not_unsafe_ptr_arg_deref)]
-
 use std::ffi::c_void;
 use std::sync::Mutex;
 
