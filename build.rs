@@ -1,5 +1,6 @@
 //! Embeds torch's `lib/` folder as an rpath in every binary, test and the cdylib,
-//! so that nothing needs LD_LIBRARY_PATH at run time. torch-sys reports the
+//! so that nothing needs LD_LIBRARY_PATH at run time (for the Python wheel, feature
+//! `wheel`, a relative one into the installed torch package instead). torch-sys reports the
 //! folder it linked against through its `links = "tch"` metadata. Also records the
 //! git commit for the provenance of analysis files, and builds the C++ side of
 //! the cxx facade (src/cxx.rs); the path of cxx's own runtime source is passed on
@@ -16,10 +17,24 @@ fn main() {
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs/heads");
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
+    let wheel = std::env::var_os("CARGO_FEATURE_WHEEL").is_some();
     match std::env::var("DEP_TCH_LIBTORCH_LIB") {
         Ok(lib_dir) => {
-            println!("cargo:rustc-link-arg=-Wl,-rpath,{lib_dir}");
+            if wheel {
+                // The wheel's library lands in site-packages/atomvae/_native/ and
+                // finds torch's lib/ beside it: no path of this machine is kept.
+                println!("cargo:rustc-link-arg-cdylib=-Wl,-rpath,$ORIGIN/../../torch/lib");
+            } else {
+                println!("cargo:rustc-link-arg=-Wl,-rpath,{lib_dir}");
+            }
             println!("cargo:rustc-env=ATOMVAE_LIBTORCH_LIB={lib_dir}");
+            // The linker's --as-needed drops libtorch_cuda (nothing refers to it by
+            // symbol), which would leave CUDA silently unavailable on GPU machines.
+            if std::path::Path::new(&lib_dir).join("libtorch_cuda.so").exists() {
+                println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
+                println!("cargo:rustc-link-arg=-ltorch_cuda");
+                println!("cargo:rustc-link-arg=-Wl,--as-needed");
+            }
         }
         Err(_) => println!("cargo:rustc-env=ATOMVAE_LIBTORCH_LIB="),
     }

@@ -1,5 +1,27 @@
 /* atomvae C ABI — generated from src/ffi by safer-ffi; do not edit.
- * Regenerate: cargo run --release --features headers --bin atomvae-header */
+ * Regenerate: cargo run --release --features headers --bin atomvae-header
+ *
+ * Rules of this ABI (version 1):
+ * - Status: every call that can fail returns AtomvaeStatus_t; on failure
+ *   atomvae_last_error() copies the message of the calling thread's last call.
+ * - Threads: any function may be called from any thread. A handle serialises
+ *   the calls made on it (one at a time); separate handles run in parallel.
+ * - Buffers: all outputs are allocated by the caller. Each function documents
+ *   the size it needs; a smaller capacity returns ATOMVAE_STATUS_BUFFER_TOO_SMALL
+ *   and writes nothing (counts and lengths are still set, so a first call with
+ *   capacity 0 asks for the size; a size of 0 returns OK and a NULL buffer is
+ *   accepted). Capacities count elements of the buffer's type (bytes for text).
+ * - No overlap: output buffers must not overlap each other or any input;
+ *   overlapping buffers are refused with INVALID_ARGUMENT.
+ * - Arrays are row-major; float arrays f32 unless stated; positions (y, x) in
+ *   pixels with (0, 0) the centre of the top-left pixel; angles in radians.
+ * - Handles: created by *_new / *_load / *_train / *_open, released by the
+ *   matching *_free (NULL ignored); a freed handle must not be used again.
+ *   Inputs are only read during the call; nothing keeps a caller's pointer.
+ * - Progress callbacks run on the calling thread; returning false cancels:
+ *   the call returns ATOMVAE_STATUS_CANCELLED and produces no output.
+ * - No call ever unwinds a panic into the caller (it becomes INTERNAL).
+ */
 
 #ifndef ATOMVAE_H
 #define ATOMVAE_H
@@ -27,19 +49,29 @@ typedef struct AtomvaeAnalysis AtomvaeAnalysis_t;
  *  One row of an analysis file's atom table.
  */
 typedef struct AtomvaeAtomRow {
-    /** <No documentation available> */
+    /** \brief
+     *  Frame index (0-based) in the movie.
+     */
     uint32_t frame;
 
-    /** <No documentation available> */
+    /** \brief
+     *  Row (px of the stored frames), (0, 0) = centre of the top-left pixel.
+     */
     float y;
 
-    /** <No documentation available> */
+    /** \brief
+     *  Column (px).
+     */
     float x;
 
-    /** <No documentation available> */
+    /** \brief
+     *  Class index into the file's `class_names` (0 = background).
+     */
     uint8_t class_id;
 
-    /** <No documentation available> */
+    /** \brief
+     *  Mean probability of that class over the atom (0–1).
+     */
     float confidence;
 } AtomvaeAtomRow_t;
 
@@ -102,6 +134,34 @@ atomvae_analysis_atoms (
     size_t * count);
 
 /** \brief
+ *  Everything an analysis file holds, as JSON: `{"attributes": {…}, "groups":
+ *  [{"path", "attributes"}], "datasets": [{"path", "dtype", "shape",
+ *  "attributes"}]}` (dtype: numpy's name, e.g. "float32"; string attributes that
+ *  hold JSON are left as strings).
+ */
+AtomvaeStatus_t
+atomvae_analysis_contents_json (
+    AtomvaeAnalysis_t const * analysis,
+    uint8_t * buffer,
+    size_t capacity,
+    size_t * length);
+
+/** \brief
+ *  A new analysis file at `path` (replaced atomically) from `count` frames of
+ *  height × width px (f32, row-major) at `pixel_size` Å/px held in memory, opened
+ *  for the steps of `atomvae_analysis_run`; free with `atomvae_analysis_free`.
+ */
+AtomvaeStatus_t
+atomvae_analysis_create (
+    float const * frames,
+    size_t count,
+    size_t height,
+    size_t width,
+    double pixel_size,
+    char const * path,
+    AtomvaeAnalysis_t * * out);
+
+/** \brief
  *  Releases an analysis handle (NULL is ignored).
  */
 void
@@ -117,15 +177,17 @@ atomvae_analysis_open (
     AtomvaeAnalysis_t * * out);
 
 /** \brief
- *  The movie's shape (frames, height, width) and pixel size (Å/px).
+ *  The dataset at `path` (as listed by `atomvae_analysis_contents_json`, e.g.
+ *  "/latents/mean") whole: little-endian bytes of its element type, row-major;
+ *  `*length` receives the number of bytes.
  */
 AtomvaeStatus_t
-atomvae_analysis_shape (
+atomvae_analysis_read (
     AtomvaeAnalysis_t const * analysis,
-    size_t * frames,
-    size_t * height,
-    size_t * width,
-    double * pixel_size);
+    char const * path,
+    uint8_t * buffer,
+    size_t capacity,
+    size_t * length);
 
 /** \brief
  *  A segmentation model (opaque).
@@ -144,9 +206,13 @@ enum AtomvaeDevice {
      *  CUDA when libtorch sees a GPU, else the CPU.
      */
     ATOMVAE_DEVICE_AUTO = 0,
-    /** <No documentation available> */
+    /** \brief
+     *  The CPU, always available.
+     */
     ATOMVAE_DEVICE_CPU = 1,
-    /** <No documentation available> */
+    /** \brief
+     *  The first CUDA device; `DeviceUnavailable` without one.
+     */
     ATOMVAE_DEVICE_CUDA = 2,
 }
 #ifndef DOXYGEN
@@ -156,6 +222,35 @@ AtomvaeDevice_t;
 
 
 #include <stdbool.h>
+
+/** \brief
+ *  Runs one pipeline step on an open analysis file: `step` is "segment",
+ *  "atoms", "subimages", "train-rvae", "encode" or "analysis" (each needs the
+ *  ones before), with its part of `settings_json` (NULL: the "recipe" preset).
+ *  "segment" uses `segmenter` (NULL: the embedded model). Each step replaces its
+ *  results (and the file atomically); a failed or cancelled step leaves the file
+ *  as it was.
+ */
+AtomvaeStatus_t
+atomvae_analysis_run (
+    AtomvaeAnalysis_t const * analysis,
+    char const * step,
+    char const * settings_json,
+    AtomvaeSegmenter_t const * segmenter,
+    AtomvaeDevice_t device,
+    bool (*progress)(double, char const *, void *),
+    void * user_data);
+
+/** \brief
+ *  The movie's shape (frames, height, width) and pixel size (Å/px).
+ */
+AtomvaeStatus_t
+atomvae_analysis_shape (
+    AtomvaeAnalysis_t const * analysis,
+    size_t * frames,
+    size_t * height,
+    size_t * width,
+    double * pixel_size);
 
 /** \brief
  *  Takes the movie at `movie_path` (.npy, .tif/.tiff or an .h5 analysis/movie
@@ -174,6 +269,21 @@ atomvae_analyze_movie (
     double pixel_size,
     AtomvaeSegmenter_t const * segmenter,
     uint32_t rvae_epochs,
+    AtomvaeDevice_t device,
+    bool (*progress)(double, char const *, void *),
+    void * user_data);
+
+/** \brief
+ *  Like `atomvae_analyze_movie`, with every step's settings as JSON
+ *  (`settings_json` NULL: the "recipe" preset; see `atomvae_settings_json`).
+ */
+AtomvaeStatus_t
+atomvae_analyze_movie_json (
+    char const * movie_path,
+    char const * out_path,
+    double pixel_size,
+    char const * settings_json,
+    AtomvaeSegmenter_t const * segmenter,
     AtomvaeDevice_t device,
     bool (*progress)(double, char const *, void *),
     void * user_data);
@@ -264,6 +374,18 @@ atomvae_last_error (
 typedef struct AtomvaeRvae AtomvaeRvae_t;
 
 /** \brief
+ *  The model's configuration as JSON: `{"config": {…}, "training": {…} | null}`
+ *  (`training`: the epochs' −ELBO terms and speed, for a model trained in this
+ *  process).
+ */
+AtomvaeStatus_t
+atomvae_rvae_config_json (
+    AtomvaeRvae_t const * rvae,
+    uint8_t * buffer,
+    size_t capacity,
+    size_t * length);
+
+/** \brief
  *  Decodes `count` latent vectors of `columns` values (the content latents only,
  *  or angle, dx, dy and the content latents) into count × window × window values;
  *  with `with_pose` false the angle and shift are ignored.
@@ -282,13 +404,19 @@ atomvae_rvae_decode (
  *  Settings of `atomvae_rvae_train`; start from `atomvae_rvae_default_settings()`.
  */
 typedef struct AtomvaeRvaeSettings {
-    /** <No documentation available> */
+    /** \brief
+     *  Passes over the training windows.
+     */
     uint32_t epochs;
 
-    /** <No documentation available> */
+    /** \brief
+     *  Windows per optimiser step.
+     */
     uint32_t batch;
 
-    /** <No documentation available> */
+    /** \brief
+     *  Adam's learning rate (0 < lr ≤ 10).
+     */
     double learning_rate;
 
     /** \brief
@@ -316,10 +444,14 @@ typedef struct AtomvaeRvaeSettings {
      */
     uint32_t kl_warmup_epochs;
 
-    /** <No documentation available> */
+    /** \brief
+     *  Weight of the content KL during the warm-up (1 = no warm-up).
+     */
     double kl_warmup_weight;
 
-    /** <No documentation available> */
+    /** \brief
+     *  Seed of the weights, the split and the shuffling: equal seeds, equal models.
+     */
     uint64_t seed;
 } AtomvaeRvaeSettings_t;
 
@@ -405,6 +537,23 @@ atomvae_rvae_train (
     AtomvaeRvae_t * * out);
 
 /** \brief
+ *  Like `atomvae_rvae_train`, with settings as JSON (`settings_json` NULL: the
+ *  "recipe" preset): its `rvae` and `training` parts are used, e.g.
+ *  `{"preset": "paper", "training": {"epochs": 5, "seed": 3}}`. The window
+ *  edge comes from `window`.
+ */
+AtomvaeStatus_t
+atomvae_rvae_train_json (
+    float const * windows,
+    size_t count,
+    size_t window,
+    char const * settings_json,
+    AtomvaeDevice_t device,
+    bool (*progress)(double, char const *, void *),
+    void * user_data,
+    AtomvaeRvae_t * * out);
+
+/** \brief
  *  The window edge (px) the model takes, or 0 for NULL.
  */
 size_t
@@ -453,6 +602,17 @@ atomvae_segmenter_classes (
     AtomvaeSegmenter_t const * segmenter);
 
 /** \brief
+ *  The segmentation model's configuration as JSON (class names, working pixel
+ *  size, architecture, how it was trained).
+ */
+AtomvaeStatus_t
+atomvae_segmenter_config_json (
+    AtomvaeSegmenter_t const * segmenter,
+    uint8_t * buffer,
+    size_t capacity,
+    size_t * length);
+
+/** \brief
  *  Releases a segmentation model (NULL is ignored).
  */
 void
@@ -476,6 +636,33 @@ atomvae_segmenter_new (
 AtomvaeStatus_t
 atomvae_set_threads (
     int32_t n);
+
+/** \brief
+ *  The full settings of the pipeline (`atoms`, `windows`, `rvae`, `training`,
+ *  `analysis`) as JSON for the preset `preset` ("recipe", the default when NULL,
+ *  or "paper"). Pass them back, changed or partial, to the `*_json` calls.
+ */
+AtomvaeStatus_t
+atomvae_settings_json (
+    char const * preset,
+    uint8_t * buffer,
+    size_t capacity,
+    size_t * length);
+
+/** \brief
+ *  A simulated movie of Si-doped graphene with its ground truth into `out_path`
+ *  (`.h5`, itself an analysis file ready for every step; or `.npy`/`.tif`).
+ *  `settings_json` (NULL: defaults) may hold `"simulation"` (frame size, pixel
+ *  size, holes, dopants, dose …) and `"movie"` (frames, dynamics) objects; unknown
+ *  fields are refused. Cancelling leaves nothing at `out_path`.
+ */
+AtomvaeStatus_t
+atomvae_simulate_movie (
+    char const * settings_json,
+    uint64_t seed,
+    char const * out_path,
+    bool (*progress)(double, char const *, void *),
+    void * user_data);
 
 /** \brief
  *  The library version, e.g. "0.1.0" (static; do not free).

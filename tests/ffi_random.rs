@@ -40,7 +40,7 @@ fn random_values(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
 
 fn message_after_failure(status: AtomvaeStatus) {
     if status != AtomvaeStatus::Ok {
-        assert!(atomvae_last_error(std::ptr::null_mut(), 0) > 1, "{status:?} without a message");
+        assert!(unsafe { atomvae_last_error(std::ptr::null_mut(), 0) } > 1, "{status:?} without a message");
     }
 }
 
@@ -53,16 +53,18 @@ fn random_calls_never_crash_and_always_answer() {
     settings.epochs = 1;
     let x: Vec<f32> = (0..40 * 64).map(|i| ((i % 17) as f32) / 17.0).collect();
     let mut rvae = None;
-    let status = atomvae_rvae_train(
-        x.as_ptr(),
-        40,
-        8,
-        Some(&settings),
-        AtomvaeDevice::Cpu,
-        None,
-        std::ptr::null_mut(),
-        Some(&mut rvae),
-    );
+    let status = unsafe {
+        atomvae_rvae_train(
+            x.as_ptr(),
+            40,
+            8,
+            Some(&settings),
+            AtomvaeDevice::Cpu,
+            None,
+            std::ptr::null_mut(),
+            Some(&mut rvae),
+        )
+    };
     assert_eq!(status, AtomvaeStatus::Ok);
     let mut successes = [0usize; 3];
     for _ in 0..400 {
@@ -74,7 +76,7 @@ fn random_calls_never_crash_and_always_answer() {
         let need = 3 * h * w;
         let mut out = Guarded::new(if rng.gen_bool(0.8) { need } else { need.saturating_sub(1) });
         let px = [0.2, -1.0, f64::NAN, 0.05][rng.gen_range(0..4)];
-        let status = atomvae_segment_frame(seg.as_deref(), frame_ptr, h, w, px, out.ptr(), out.len);
+        let status = unsafe { atomvae_segment_frame(seg.as_deref(), frame_ptr, h, w, px, out.ptr(), out.len) };
         assert!(out.intact(), "segment wrote past its buffer");
         let valid = h * w > 0
             && !frame_ptr.is_null()
@@ -92,18 +94,20 @@ fn random_calls_never_crash_and_always_answer() {
         let probs = random_values(&mut rng, classes * h * w);
         let mut atoms = vec![AtomvaeAtom::default(); rng.gen_range(0..4)];
         let mut count = 0usize;
-        let status = atomvae_find_atoms(
-            probs.as_ptr(),
-            classes,
-            h,
-            w,
-            0.2,
-            rng.gen_range(-0.5..1.5),
-            rng.gen_range(-1.0..3.0),
-            atoms.as_mut_ptr(),
-            atoms.len(),
-            Some(&mut count),
-        );
+        let status = unsafe {
+            atomvae_find_atoms(
+                probs.as_ptr(),
+                classes,
+                h,
+                w,
+                0.2,
+                rng.gen_range(-0.5..1.5),
+                rng.gen_range(-1.0..3.0),
+                atoms.as_mut_ptr(),
+                atoms.len(),
+                Some(&mut count),
+            )
+        };
         if status == AtomvaeStatus::Ok {
             assert!(count <= atoms.len());
             successes[1] += 1;
@@ -117,7 +121,8 @@ fn random_calls_never_crash_and_always_answer() {
         let cols = atomvae_rvae_latent_columns(rvae.as_deref());
         let cap = if rng.gen_bool(0.8) { n * cols } else { (n * cols).saturating_sub(1) };
         let (mut mean, mut logvar) = (Guarded::new(cap), Guarded::new(cap));
-        let status = atomvae_rvae_encode(rvae.as_deref(), windows.as_ptr(), n, win, mean.ptr(), logvar.ptr(), cap);
+        let status =
+            unsafe { atomvae_rvae_encode(rvae.as_deref(), windows.as_ptr(), n, win, mean.ptr(), logvar.ptr(), cap) };
         assert!(mean.intact() && logvar.intact(), "encode wrote past its buffers");
         if status == AtomvaeStatus::Ok {
             assert!(n > 0 && win == 8 && cap >= n * cols && windows.iter().all(|v| v.is_finite()));
@@ -128,16 +133,18 @@ fn random_calls_never_crash_and_always_answer() {
         let latents = random_values(&mut rng, n * columns);
         let cap = n * 64 - usize::from(rng.gen_bool(0.2) && n > 0);
         let mut decoded = Guarded::new(cap);
-        let status =
-            atomvae_rvae_decode(rvae.as_deref(), latents.as_ptr(), n, columns, rng.gen_bool(0.5), decoded.ptr(), cap);
+        let status = unsafe {
+            atomvae_rvae_decode(rvae.as_deref(), latents.as_ptr(), n, columns, rng.gen_bool(0.5), decoded.ptr(), cap)
+        };
         assert!(decoded.intact(), "decode wrote past its buffer");
         message_after_failure(status);
         // Windows around random centres.
         let centres = random_values(&mut rng, 2 * n);
         let win = rng.gen_range(0..6);
         let mut cut = Guarded::new(n * win * win);
-        let status =
-            atomvae_cut_windows(frame.as_ptr(), h, w, centres.as_ptr(), n, win, rng.gen_bool(0.5), cut.ptr(), cut.len);
+        let status = unsafe {
+            atomvae_cut_windows(frame.as_ptr(), h, w, centres.as_ptr(), n, win, rng.gen_bool(0.5), cut.ptr(), cut.len)
+        };
         assert!(cut.intact(), "cut_windows wrote past its buffer");
         message_after_failure(status);
     }
@@ -145,7 +152,7 @@ fn random_calls_never_crash_and_always_answer() {
     // NULL handles everywhere.
     assert_eq!(atomvae_rvae_window(None), 0);
     let mut buf = [0f32; 4];
-    assert_eq!(atomvae_rvae_manifold(None, 2, buf.as_mut_ptr(), buf.len()), AtomvaeStatus::InvalidArgument);
+    assert_eq!(unsafe { atomvae_rvae_manifold(None, 2, buf.as_mut_ptr(), buf.len()) }, AtomvaeStatus::InvalidArgument);
     atomvae_rvae_free(rvae);
     atomvae_segmenter_free(seg);
 }

@@ -26,21 +26,24 @@ fn work(phase: f64) -> (Vec<f32>, Vec<f32>) {
     settings.batch = 20;
     settings.seed = 3;
     let mut rvae = None;
-    let status = atomvae_rvae_train(
-        x.as_ptr(),
-        n,
-        w,
-        Some(&settings),
-        AtomvaeDevice::Cpu,
-        None,
-        std::ptr::null_mut(),
-        Some(&mut rvae),
-    );
+    let status = unsafe {
+        atomvae_rvae_train(
+            x.as_ptr(),
+            n,
+            w,
+            Some(&settings),
+            AtomvaeDevice::Cpu,
+            None,
+            std::ptr::null_mut(),
+            Some(&mut rvae),
+        )
+    };
     assert_eq!(status, AtomvaeStatus::Ok);
     let cols = atomvae_rvae_latent_columns(rvae.as_deref());
     let (mut mean, mut logvar) = (vec![0f32; n * cols], vec![0f32; n * cols]);
-    let status =
-        atomvae_rvae_encode(rvae.as_deref(), x.as_ptr(), n, w, mean.as_mut_ptr(), logvar.as_mut_ptr(), mean.len());
+    let status = unsafe {
+        atomvae_rvae_encode(rvae.as_deref(), x.as_ptr(), n, w, mean.as_mut_ptr(), logvar.as_mut_ptr(), mean.len())
+    };
     assert_eq!(status, AtomvaeStatus::Ok);
     atomvae_rvae_free(rvae);
 
@@ -49,7 +52,8 @@ fn work(phase: f64) -> (Vec<f32>, Vec<f32>) {
     let (h, wd) = (48, 56);
     let frame: Vec<f32> = (0..h * wd).map(|i| ((i as f64 * 0.3 + phase).sin() * 0.5 + 0.5) as f32).collect();
     let mut probs = vec![0f32; 3 * h * wd];
-    let status = atomvae_segment_frame(seg.as_deref(), frame.as_ptr(), h, wd, 0.2, probs.as_mut_ptr(), probs.len());
+    let status =
+        unsafe { atomvae_segment_frame(seg.as_deref(), frame.as_ptr(), h, wd, 0.2, probs.as_mut_ptr(), probs.len()) };
     assert_eq!(status, AtomvaeStatus::Ok);
     atomvae_segmenter_free(seg);
     (mean, probs)
@@ -77,7 +81,7 @@ fn one_handle_is_usable_from_another_thread() {
     assert_eq!(classes, 3);
     // The last error is per thread: a failure here is not seen there.
     assert_eq!(atomvae_set_threads(0), AtomvaeStatus::InvalidArgument);
-    let elsewhere = std::thread::spawn(|| atomvae_last_error(std::ptr::null_mut(), 0)).join().unwrap();
+    let elsewhere = std::thread::spawn(|| unsafe { atomvae_last_error(std::ptr::null_mut(), 0) }).join().unwrap();
     assert_eq!(elsewhere, 1, "a fresh thread has no error message");
-    assert!(atomvae_last_error(std::ptr::null_mut(), 0) > 1);
+    assert!(unsafe { atomvae_last_error(std::ptr::null_mut(), 0) } > 1);
 }

@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     let window = b.size(600);
     let capacity = b.size(4096).min(4096);
     let mut out = vec![0f32; capacity];
-    let _ = atomvae_cut_windows(
+    let _ = unsafe { atomvae_cut_windows(
         image.as_ptr(),
         h,
         w,
@@ -27,5 +27,5 @@ fuzz_target!(|data: &[u8]| {
         b.flag(),
         out.as_mut_ptr(),
         out.len(),
-    );
+    ) };
 });

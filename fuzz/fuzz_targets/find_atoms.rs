@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let mut atoms = vec![AtomvaeAtom::default(); b.size(64).min(64)];
     let mut count = 0usize;
     let count_ptr = if b.flag() { None } else { Some(&mut count) };
-    let _ = atomvae_find_atoms(
+    let _ = unsafe { atomvae_find_atoms(
         probs.as_ptr(),
         classes,
         h,
@@ -27,5 +27,5 @@ fuzz_target!(|data: &[u8]| {
         atoms.as_mut_ptr(),
         atoms.len(),
         count_ptr,
-    );
+    ) };
 });

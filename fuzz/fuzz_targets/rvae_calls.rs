@@ -19,7 +19,7 @@ fn model() -> &'static repr_c::Box<AtomvaeRvae> {
         let mut s = atomvae_rvae_default_settings();
         s.epochs = 1;
         let mut out = None;
-        let status = atomvae_rvae_train(
+        let status = unsafe { atomvae_rvae_train(
             x.as_ptr(),
             40,
             W,
@@ -28,7 +28,7 @@ fn model() -> &'static repr_c::Box<AtomvaeRvae> {
             None,
             std::ptr::null_mut(),
             Some(&mut out),
-        );
+        ) };
         assert_eq!(status, AtomvaeStatus::Ok);
         out.expect("a model")
     })
@@ -42,14 +42,14 @@ fuzz_target!(|data: &[u8]| {
     let windows = b.floats(n * win * win);
     let capacity = b.size(64).min(64);
     let (mut mean, mut logvar) = (vec![0f32; capacity], vec![0f32; capacity]);
-    let _ = atomvae_rvae_encode(rvae, windows.as_ptr(), n, win, mean.as_mut_ptr(), logvar.as_mut_ptr(), capacity);
+    let _ = unsafe { atomvae_rvae_encode(rvae, windows.as_ptr(), n, win, mean.as_mut_ptr(), logvar.as_mut_ptr(), capacity) };
     let columns = b.size(6).min(6);
     let latents = b.floats(n * columns);
     let mut decoded = vec![0f32; b.size(6 * W * W).min(6 * W * W)];
-    let _ = atomvae_rvae_decode(rvae, latents.as_ptr(), n, columns, b.flag(), decoded.as_mut_ptr(), decoded.len());
+    let _ = unsafe { atomvae_rvae_decode(rvae, latents.as_ptr(), n, columns, b.flag(), decoded.as_mut_ptr(), decoded.len()) };
     let grid = b.size(70);
     let mut out = vec![0f32; b.size(4 * W * W).min(4 * W * W)];
-    let _ = atomvae_rvae_manifold(rvae, grid, out.as_mut_ptr(), out.len());
+    let _ = unsafe { atomvae_rvae_manifold(rvae, grid, out.as_mut_ptr(), out.len()) };
     if b.byte() == 7 {
         let mut s = atomvae_rvae_default_settings();
         s.epochs = (b.byte() % 2) as u32;
@@ -60,7 +60,7 @@ fuzz_target!(|data: &[u8]| {
         s.kl_warmup_weight = f64::from(b.float());
         let count = windows.len() / (W * W);
         let mut trained = None;
-        let _ = atomvae_rvae_train(
+        let _ = unsafe { atomvae_rvae_train(
             windows.as_ptr(),
             count,
             W,
@@ -69,7 +69,7 @@ fuzz_target!(|data: &[u8]| {
             None,
             std::ptr::null_mut(),
             Some(&mut trained),
-        );
+        ) };
         atomvae_rvae_free(trained);
     }
 });

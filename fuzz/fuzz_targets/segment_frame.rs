@@ -19,9 +19,9 @@ fuzz_target!(|data: &[u8]| {
     let frame = if b.flag() { std::ptr::null() } else { pixels.as_ptr() };
     // Lengths beyond what the buffers hold are the caller's contract; keep them honest.
     let h = if h.saturating_mul(w) > pixels.len() { 0 } else { h };
-    let _ = atomvae_segment_frame(seg.as_deref(), frame, h, w, px, out.as_mut_ptr(), out.len());
+    let _ = unsafe { atomvae_segment_frame(seg.as_deref(), frame, h, w, px, out.as_mut_ptr(), out.len()) };
     let count = if b.flag() { 1 } else { 0 };
-    let _ = atomvae_segment_stack(
+    let _ = unsafe { atomvae_segment_stack(
         seg.as_deref(),
         frame,
         count,
@@ -32,6 +32,6 @@ fuzz_target!(|data: &[u8]| {
         out.len(),
         None,
         std::ptr::null_mut(),
-    );
+    ) };
     atomvae_segmenter_free(seg);
 });

@@ -11,8 +11,8 @@ use atomvae::device::DeviceChoice;
 use atomvae::progress::{CancelFlag, Progress};
 use atomvae::rvae::{EncoderKind, Precision, RvaeConfig, RvaeTrainConfig};
 use atomvae::segment::{train_segmenter, AtomFinderConfig, Segmenter, SegmenterConfig, SegmenterTrainConfig};
-use atomvae::sim::{MovieParams, SimParams, Simulator, CLASS_NAMES};
-use atomvae::store::{now_utc, AnalysisFile, MovieMeta, MovieWriter};
+use atomvae::sim::{MovieParams, SimParams};
+use atomvae::store::AnalysisFile;
 use atomvae::subimages::{AtomSelection, Centring, EdgePolicy, WindowConfig, WindowNorm, WindowSource};
 
 #[derive(Parser)]
@@ -524,31 +524,14 @@ impl Progress for BarProgress {
 
 /// Simulates a movie into `out`; the file appears only when every frame is written.
 fn simulate(sim: SimParams, movie: MovieParams, seed: u64, out: &Path, cancel: &CancelFlag) -> Result<()> {
-    let simulator = Simulator::new(sim.clone(), movie.clone(), seed)?;
-    let meta = MovieMeta {
-        pixel_size: sim.pixel_size,
-        class_names: CLASS_NAMES.iter().map(|s| s.to_string()).collect(),
-        parameters: serde_json::json!({ "simulation": sim, "movie": movie }),
-        seed,
-        software: format!("atomvae {}", atomvae::VERSION),
-        started: now_utc(),
-    };
-    let mut writer = MovieWriter::create(out, [movie.frames, sim.height, sim.width], meta)?;
-    let mut progress = BarProgress::new(cancel);
-    progress.start("simulate", movie.frames as u64);
     let started = std::time::Instant::now();
-    let mut atoms = 0usize;
-    for frame in simulator {
-        if progress.cancelled() {
-            bail!("interrupted; {} was left as it was", out.display());
+    let mut progress = BarProgress::new(cancel);
+    let atoms = atomvae::pipeline::simulate_movie(&sim, &movie, seed, out, &mut progress).map_err(|e| match e {
+        atomvae::pipeline::PipelineError::Store(atomvae::store::StoreError::Cancelled) => {
+            anyhow::anyhow!("interrupted; {} was left as it was", out.display())
         }
-        writer.write_frame(frame.image.view(), Some(frame.labels.view()), &frame.atoms)?;
-        atoms += frame.atoms.len();
-        log::debug!("frame {}: {} atoms", frame.index, frame.atoms.len());
-        progress.advance(1);
-    }
-    writer.finish()?;
-    progress.finish();
+        other => other.into(),
+    })?;
     log::info!(
         "wrote {} ({} frames of {}×{} px, {} atoms in all) in {:.2} s",
         out.display(),

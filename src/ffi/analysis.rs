@@ -5,7 +5,9 @@ use std::sync::Mutex;
 
 use safer_ffi::prelude::*;
 
-use super::handles::{give, locked, output, path_of, AtomvaeProgressFn, AtomvaeSegmenter, CallbackProgress};
+use super::handles::{
+    give, input, locked, output, path_of, shape_len, AtomvaeProgressFn, AtomvaeSegmenter, CallbackProgress,
+};
 use super::{guarded, AtomvaeDevice, AtomvaeStatus, FfiError};
 use crate::store::AnalysisFile;
 
@@ -16,15 +18,26 @@ pub struct AtomvaeAnalysis {
     file: Mutex<AnalysisFile>,
 }
 
+impl AtomvaeAnalysis {
+    pub(super) fn file(&self) -> &Mutex<AnalysisFile> {
+        &self.file
+    }
+}
+
 /// One row of an analysis file's atom table.
 #[derive_ReprC]
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AtomvaeAtomRow {
+    /// Frame index (0-based) in the movie.
     pub frame: u32,
+    /// Row (px of the stored frames), (0, 0) = centre of the top-left pixel.
     pub y: f32,
+    /// Column (px).
     pub x: f32,
+    /// Class index into the file's `class_names` (0 = background).
     pub class_id: u8,
+    /// Mean probability of that class over the atom (0–1).
     pub confidence: f32,
 }
 
@@ -53,7 +66,7 @@ impl From<crate::pipeline::PipelineError> for FfiError {
 /// completed step).
 #[ffi_export]
 #[allow(clippy::too_many_arguments)]
-pub fn atomvae_analyze_movie(
+pub unsafe fn atomvae_analyze_movie(
     movie_path: Option<char_p::Ref<'_>>,
     out_path: Option<char_p::Ref<'_>>,
     pixel_size: f64,
@@ -64,30 +77,48 @@ pub fn atomvae_analyze_movie(
     user_data: *mut c_void,
 ) -> AtomvaeStatus {
     guarded(|| {
-        let (movie, out) = (path_of(movie_path)?, path_of(out_path)?);
-        if pixel_size.is_nan() || rvae_epochs == 0 {
-            return Err(FfiError::invalid(format!("pixel size {pixel_size} or {rvae_epochs} rVAE epochs")));
+        if rvae_epochs == 0 {
+            return Err(FfiError::invalid("0 rVAE epochs"));
         }
-        let device = device.resolve()?;
-        let embedded;
-        let model_guard;
-        let model = match segmenter {
-            Some(s) => {
-                model_guard = locked(s.model());
-                &*model_guard
-            }
-            None => {
-                embedded = crate::segment::Segmenter::embedded(device)?;
-                &embedded
-            }
-        };
         let mut settings = crate::pipeline::AnalyzeSettings::default();
         settings.training.epochs = rvae_epochs as usize;
-        let mut reporter = CallbackProgress::new(progress, user_data);
-        let pixel = (pixel_size > 0.0).then_some(pixel_size);
-        crate::pipeline::analyze_movie(&movie, None, &out, pixel, model, &settings, device, &mut reporter)?;
-        Ok(())
+        analyze(movie_path, out_path, pixel_size, &settings, segmenter, device, progress, user_data)
     })
+}
+
+/// The body of both `atomvae_analyze_movie` calls.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn analyze(
+    movie_path: Option<char_p::Ref<'_>>,
+    out_path: Option<char_p::Ref<'_>>,
+    pixel_size: f64,
+    settings: &crate::pipeline::AnalyzeSettings,
+    segmenter: Option<&AtomvaeSegmenter>,
+    device: AtomvaeDevice,
+    progress: AtomvaeProgressFn,
+    user_data: *mut c_void,
+) -> Result<(), FfiError> {
+    let (movie, out) = (path_of(movie_path)?, path_of(out_path)?);
+    if pixel_size.is_nan() {
+        return Err(FfiError::invalid("pixel size is NaN"));
+    }
+    let device = device.resolve()?;
+    let embedded;
+    let model_guard;
+    let model = match segmenter {
+        Some(s) => {
+            model_guard = locked(s.model());
+            &*model_guard
+        }
+        None => {
+            embedded = crate::segment::Segmenter::embedded(device)?;
+            &embedded
+        }
+    };
+    let mut reporter = CallbackProgress::new(progress, user_data);
+    let pixel = (pixel_size > 0.0).then_some(pixel_size);
+    crate::pipeline::analyze_movie(&movie, None, &out, pixel, model, settings, device, &mut reporter)?;
+    Ok(())
 }
 
 /// Opens an analysis file (validated) for reading; free with `atomvae_analysis_free`.
@@ -98,6 +129,33 @@ pub fn atomvae_analysis_open(
 ) -> AtomvaeStatus {
     guarded(|| {
         let file = AnalysisFile::open(&path_of(path)?)?;
+        give(out, AtomvaeAnalysis { file: Mutex::new(file) })
+    })
+}
+
+/// A new analysis file at `path` (replaced atomically) from `count` frames of
+/// height × width px (f32, row-major) at `pixel_size` Å/px held in memory, opened
+/// for the steps of `atomvae_analysis_run`; free with `atomvae_analysis_free`.
+#[ffi_export]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn atomvae_analysis_create(
+    frames: *const f32,
+    count: usize,
+    height: usize,
+    width: usize,
+    pixel_size: f64,
+    path: Option<char_p::Ref<'_>>,
+    out: Option<&mut Option<repr_c::Box<AtomvaeAnalysis>>>,
+) -> AtomvaeStatus {
+    guarded(|| {
+        let path = path_of(path)?;
+        let n = shape_len(&[count, height, width], "frames")?;
+        let values = input(frames, n, "frames")?;
+        if !(crate::segment::MIN_PIXEL_SIZE..=crate::segment::MAX_PIXEL_SIZE).contains(&pixel_size) {
+            return Err(FfiError::invalid(format!("pixel size {pixel_size} Å/px is out of range")));
+        }
+        let stack = ndarray::Array3::from_shape_vec((count, height, width), values.to_vec()).expect("checked length");
+        let file = crate::pipeline::import_frames(stack, pixel_size, &path, 0, &mut crate::progress::Silent)?;
         give(out, AtomvaeAnalysis { file: Mutex::new(file) })
     })
 }
@@ -132,7 +190,7 @@ pub fn atomvae_analysis_shape(
 /// `*count` (0 when the file has no atoms yet; too small a buffer →
 /// `ATOMVAE_STATUS_BUFFER_TOO_SMALL` with only `*count` set).
 #[ffi_export]
-pub fn atomvae_analysis_atoms(
+pub unsafe fn atomvae_analysis_atoms(
     analysis: Option<&AtomvaeAnalysis>,
     atoms: *mut AtomvaeAtomRow,
     capacity: usize,

@@ -30,6 +30,22 @@ impl AtomvaeSegmenter {
 #[repr(opaque)]
 pub struct AtomvaeRvae {
     model: Mutex<Rvae>,
+    /// How it was trained, when trained in this process (JSON of the report).
+    report: Option<serde_json::Value>,
+}
+
+impl AtomvaeRvae {
+    pub(super) fn new(model: Rvae, report: Option<serde_json::Value>) -> Self {
+        Self { model: Mutex::new(model), report }
+    }
+
+    pub(super) fn model(&self) -> &Mutex<Rvae> {
+        &self.model
+    }
+
+    pub(super) fn report(&self) -> Option<&serde_json::Value> {
+        self.report.as_ref()
+    }
 }
 
 /// One atom found in a probability map.
@@ -52,8 +68,11 @@ pub struct AtomvaeAtom {
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct AtomvaeRvaeSettings {
+    /// Passes over the training windows.
     pub epochs: u32,
+    /// Windows per optimiser step.
     pub batch: u32,
+    /// Adam's learning rate (0 < lr ≤ 10).
     pub learning_rate: f64,
     /// Fraction of windows held out for the held-out −ELBO (0 ≤ f < 1).
     pub holdout_fraction: f64,
@@ -65,7 +84,9 @@ pub struct AtomvaeRvaeSettings {
     pub disc: bool,
     /// Epochs at the start during which the content KL weighs `kl_warmup_weight`.
     pub kl_warmup_epochs: u32,
+    /// Weight of the content KL during the warm-up (1 = no warm-up).
     pub kl_warmup_weight: f64,
+    /// Seed of the weights, the split and the shuffling: equal seeds, equal models.
     pub seed: u64,
 }
 
@@ -116,7 +137,7 @@ impl Progress for CallbackProgress {
 
 /// A slice from a C pointer and element count, refusing NULL (unless empty) and
 /// sizes that overflow.
-fn input<'a, T>(ptr: *const T, len: usize, what: &str) -> Result<&'a [T], FfiError> {
+pub(super) fn input<'a, T>(ptr: *const T, len: usize, what: &str) -> Result<&'a [T], FfiError> {
     if len == 0 {
         return Ok(&[]);
     }
@@ -138,6 +159,10 @@ pub(super) fn output<'a, T>(ptr: *mut T, capacity: usize, needed: usize, what: &
             format!("{what} holds {capacity} values; {needed} are needed"),
         ));
     }
+    if needed == 0 {
+        // Nothing to write (e.g. a frame without atoms): a NULL buffer is fine.
+        return Ok(&mut []);
+    }
     if ptr.is_null() {
         return Err(FfiError::invalid(format!("{what} is NULL")));
     }
@@ -145,7 +170,21 @@ pub(super) fn output<'a, T>(ptr: *mut T, capacity: usize, needed: usize, what: &
     Ok(unsafe { std::slice::from_raw_parts_mut(ptr, needed) })
 }
 
-fn shape_len(dims: &[usize], what: &str) -> Result<usize, FfiError> {
+/// Refuses two caller buffers that share memory (e.g. the same buffer for
+/// `mean` and `logvar`, or an output over an input): the result would depend on
+/// the order of writes.
+pub(super) fn disjoint<A, B>(a: (*const A, usize), b: (*const B, usize), what: &str) -> Result<(), FfiError> {
+    let start_a = a.0 as usize;
+    let end_a = start_a.saturating_add(a.1.saturating_mul(std::mem::size_of::<A>()));
+    let start_b = b.0 as usize;
+    let end_b = start_b.saturating_add(b.1.saturating_mul(std::mem::size_of::<B>()));
+    if a.1 > 0 && b.1 > 0 && start_a < end_b && start_b < end_a {
+        return Err(FfiError::invalid(format!("{what} overlap: use separate buffers")));
+    }
+    Ok(())
+}
+
+pub(super) fn shape_len(dims: &[usize], what: &str) -> Result<usize, FfiError> {
     dims.iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .filter(|&n| n > 0)
@@ -218,7 +257,7 @@ pub fn atomvae_segmenter_classes(segmenter: Option<&AtomvaeSegmenter>) -> usize 
 /// `probabilities`: classes × height × width values (see
 /// `atomvae_segmenter_classes`), each pixel's summing to 1.
 #[ffi_export]
-pub fn atomvae_segment_frame(
+pub unsafe fn atomvae_segment_frame(
     segmenter: Option<&AtomvaeSegmenter>,
     frame: *const f32,
     height: usize,
@@ -233,6 +272,7 @@ pub fn atomvae_segment_frame(
         let pixels = input(frame, n, "frame")?;
         let model = locked(&segmenter.model);
         let classes = model.config().class_names.len();
+        disjoint((frame, n), (probabilities.cast_const(), classes * n), "frame and probabilities")?;
         let out = output(probabilities, capacity, classes * n, "probabilities")?;
         let view = ArrayView2::from_shape((height, width), pixels).expect("checked length");
         let p = model.predict(view, pixel_size)?;
@@ -247,7 +287,7 @@ pub fn atomvae_segment_frame(
 /// nothing written).
 #[ffi_export]
 #[allow(clippy::too_many_arguments)]
-pub fn atomvae_segment_stack(
+pub unsafe fn atomvae_segment_stack(
     segmenter: Option<&AtomvaeSegmenter>,
     frames: *const f32,
     count: usize,
@@ -265,6 +305,11 @@ pub fn atomvae_segment_stack(
         let pixels = input(frames, shape_len(&[count, height, width], "frames")?, "frames")?;
         let model = locked(&segmenter.model);
         let classes = model.config().class_names.len();
+        disjoint(
+            (frames, count * plane),
+            (probabilities.cast_const(), count * classes * plane),
+            "frames and probabilities",
+        )?;
         let out = output(probabilities, capacity, count * classes * plane, "probabilities")?;
         let mut reporter = CallbackProgress::new(progress, user_data);
         reporter.start("segment", count as u64);
@@ -293,7 +338,7 @@ pub fn atomvae_segment_stack(
 /// `*count` is set and the status is `BufferTooSmall`.
 #[ffi_export]
 #[allow(clippy::too_many_arguments)]
-pub fn atomvae_find_atoms(
+pub unsafe fn atomvae_find_atoms(
     probabilities: *const f32,
     classes: usize,
     height: usize,
@@ -328,6 +373,7 @@ pub fn atomvae_find_atoms(
         let config = AtomFinderConfig { threshold: threshold as f32, border: border_px, ..AtomFinderConfig::default() };
         let found = crate::segment::find_atoms(view, pixel_size, &config);
         *count = found.len();
+        disjoint((probabilities, n), (atoms.cast_const(), found.len().min(capacity)), "probabilities and atoms")?;
         let out = output(atoms, capacity, found.len(), "atoms")?;
         for (slot, a) in out.iter_mut().zip(&found) {
             *slot = AtomvaeAtom { y: a.y as f32, x: a.x as f32, class_id: a.class, confidence: a.confidence };
@@ -360,7 +406,7 @@ pub fn atomvae_rvae_default_settings() -> AtomvaeRvaeSettings {
 /// (`Cancelled`, `*out` untouched).
 #[ffi_export]
 #[allow(clippy::too_many_arguments)]
-pub fn atomvae_rvae_train(
+pub unsafe fn atomvae_rvae_train(
     windows: *const f32,
     count: usize,
     window: usize,
@@ -396,8 +442,8 @@ pub fn atomvae_rvae_train(
         let mut model = Rvae::new_seeded(config, device, s.seed)?;
         let view = ArrayView3::from_shape((count, window, window), values).expect("checked length");
         let mut reporter = CallbackProgress::new(progress, user_data);
-        crate::rvae::train_rvae(&mut model, view, &train, &mut reporter)?;
-        *out = Some(Box::new(AtomvaeRvae { model: Mutex::new(model) }).into());
+        let report = crate::rvae::train_rvae(&mut model, view, &train, &mut reporter)?;
+        *out = Some(Box::new(AtomvaeRvae::new(model, serde_json::to_value(&report).ok())).into());
         Ok(())
     })
 }
@@ -414,7 +460,7 @@ pub fn atomvae_rvae_load(
         let path = path_of(path)?;
         let device = device.resolve()?;
         let stored = crate::store::load_model_file(&path, None, Some("rvae"))?;
-        give(out, AtomvaeRvae { model: Mutex::new(Rvae::from_stored(&stored, device)?) })
+        give(out, AtomvaeRvae::new(Rvae::from_stored(&stored, device)?, None))
     })
 }
 
@@ -454,7 +500,7 @@ fn model_of(rvae: Option<&AtomvaeRvae>) -> Result<std::sync::MutexGuard<'_, Rvae
 /// Posterior means and log-variances of `count` windows into `mean` and
 /// `logvar`, each count × `atomvae_rvae_latent_columns` values.
 #[ffi_export]
-pub fn atomvae_rvae_encode(
+pub unsafe fn atomvae_rvae_encode(
     rvae: Option<&AtomvaeRvae>,
     windows: *const f32,
     count: usize,
@@ -468,6 +514,9 @@ pub fn atomvae_rvae_encode(
         let n = shape_len(&[count, window, window], "windows")?;
         let values = input(windows, n, "windows")?;
         let cols = 3 + model.config().latent_dim;
+        disjoint((mean.cast_const(), count * cols), (logvar.cast_const(), count * cols), "mean and logvar")?;
+        disjoint((mean.cast_const(), count * cols), (windows, n), "mean and windows")?;
+        disjoint((logvar.cast_const(), count * cols), (windows, n), "logvar and windows")?;
         let mean = output(mean, capacity, count * cols, "mean")?;
         let logvar = output(logvar, capacity, count * cols, "logvar")?;
         let view = ArrayView3::from_shape((count, window, window), values).expect("checked length");
@@ -483,7 +532,7 @@ pub fn atomvae_rvae_encode(
 /// with `with_pose` false the angle and shift are ignored.
 #[ffi_export]
 #[allow(clippy::too_many_arguments)]
-pub fn atomvae_rvae_decode(
+pub unsafe fn atomvae_rvae_decode(
     rvae: Option<&AtomvaeRvae>,
     latents: *const f32,
     count: usize,
@@ -500,6 +549,7 @@ pub fn atomvae_rvae_decode(
             return Err(FfiError::invalid("latents contain NaN or infinite values"));
         }
         let w = model.config().window;
+        disjoint((latents, n), (windows.cast_const(), count * w * w), "latents and windows")?;
         let out = output(windows, capacity, count * w * w, "windows")?;
         let z = ndarray::Array2::from_shape_vec((count, columns), values.to_vec()).expect("checked length");
         let decoded = model.decode(&z, with_pose)?;
@@ -512,7 +562,7 @@ pub fn atomvae_rvae_decode(
 /// columns: z1, at the 5–95 % quantiles of the prior): n × n × window × window
 /// values.
 #[ffi_export]
-pub fn atomvae_rvae_manifold(
+pub unsafe fn atomvae_rvae_manifold(
     rvae: Option<&AtomvaeRvae>,
     n: usize,
     windows: *mut f32,
@@ -537,7 +587,7 @@ pub fn atomvae_rvae_manifold(
 /// cross the image edge are completed with zeros.
 #[ffi_export]
 #[allow(clippy::too_many_arguments)]
-pub fn atomvae_cut_windows(
+pub unsafe fn atomvae_cut_windows(
     image: *const f32,
     height: usize,
     width: usize,
@@ -559,6 +609,12 @@ pub fn atomvae_cut_windows(
         if centres.iter().any(|v| !v.is_finite()) {
             return Err(FfiError::invalid("centres contain NaN or infinite values"));
         }
+        disjoint((image, n), (windows.cast_const(), count * window * window), "image and windows")?;
+        disjoint(
+            (centres.as_ptr(), centres.len()),
+            (windows.cast_const(), count * window * window),
+            "centres and windows",
+        )?;
         let out = output(windows, capacity, count * window * window, "windows")?;
         let view = ArrayView2::from_shape((height, width), pixels).expect("checked length");
         let centring = if bilinear { crate::subimages::Centring::Bilinear } else { crate::subimages::Centring::Round };

@@ -15,12 +15,16 @@
 //! No science here: each function checks its arguments and calls `segment`,
 //! `rvae` or `pipeline`.
 
-// C entry points take raw buffers: that a non-NULL pointer holds the documented
-// number of elements is the caller's contract (stated in the header).
-#![allow(clippy::not_unsafe_ptr_arg_deref)]
+// C entry points that take raw buffers are `unsafe fn`: that a non-NULL pointer
+// holds the documented number of elements is the caller's contract (stated in the
+// header), which Rust cannot check. Their one safety contract is the header's
+// "Rules of this ABI" (buffers hold their documented sizes, handles are live),
+// written once there rather than in every function's docs.
+#![allow(clippy::missing_safety_doc)]
 
 mod analysis;
 mod handles;
+mod json;
 
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -29,6 +33,7 @@ use safer_ffi::prelude::*;
 
 pub use analysis::*;
 pub use handles::*;
+pub use json::*;
 
 /// Version of this ABI; grows when a function or type changes incompatibly.
 pub const ABI_VERSION: u32 = 1;
@@ -63,7 +68,9 @@ pub enum AtomvaeStatus {
 pub enum AtomvaeDevice {
     /// CUDA when libtorch sees a GPU, else the CPU.
     Auto = 0,
+    /// The CPU, always available.
     Cpu = 1,
+    /// The first CUDA device; `DeviceUnavailable` without one.
     Cuda = 2,
 }
 
@@ -175,7 +182,7 @@ pub fn atomvae_version() -> char_p::Ref<'static> {
 /// the NUL. `buffer` may be NULL with `capacity` 0 to ask for the length. An
 /// empty message (length 1) means the last call succeeded.
 #[ffi_export]
-pub fn atomvae_last_error(buffer: *mut u8, capacity: usize) -> usize {
+pub unsafe fn atomvae_last_error(buffer: *mut u8, capacity: usize) -> usize {
     LAST_ERROR.with(|m| {
         let message = m.borrow();
         let bytes = message.as_bytes();
@@ -217,7 +224,29 @@ pub fn generate_header(path: &std::path::Path) -> std::io::Result<()> {
         .with_guard("ATOMVAE_H")
         .with_banner(concat!(
             "/* atomvae C ABI — generated from src/ffi by safer-ffi; do not edit.\n",
-            " * Regenerate: cargo run --release --features headers --bin atomvae-header */\n"
+            " * Regenerate: cargo run --release --features headers --bin atomvae-header\n",
+            " *\n",
+            " * Rules of this ABI (version 1):\n",
+            " * - Status: every call that can fail returns AtomvaeStatus_t; on failure\n",
+            " *   atomvae_last_error() copies the message of the calling thread's last call.\n",
+            " * - Threads: any function may be called from any thread. A handle serialises\n",
+            " *   the calls made on it (one at a time); separate handles run in parallel.\n",
+            " * - Buffers: all outputs are allocated by the caller. Each function documents\n",
+            " *   the size it needs; a smaller capacity returns ATOMVAE_STATUS_BUFFER_TOO_SMALL\n",
+            " *   and writes nothing (counts and lengths are still set, so a first call with\n",
+            " *   capacity 0 asks for the size; a size of 0 returns OK and a NULL buffer is\n",
+            " *   accepted). Capacities count elements of the buffer's type (bytes for text).\n",
+            " * - No overlap: output buffers must not overlap each other or any input;\n",
+            " *   overlapping buffers are refused with INVALID_ARGUMENT.\n",
+            " * - Arrays are row-major; float arrays f32 unless stated; positions (y, x) in\n",
+            " *   pixels with (0, 0) the centre of the top-left pixel; angles in radians.\n",
+            " * - Handles: created by *_new / *_load / *_train / *_open, released by the\n",
+            " *   matching *_free (NULL ignored); a freed handle must not be used again.\n",
+            " *   Inputs are only read during the call; nothing keeps a caller's pointer.\n",
+            " * - Progress callbacks run on the calling thread; returning false cancels:\n",
+            " *   the call returns ATOMVAE_STATUS_CANCELLED and produces no output.\n",
+            " * - No call ever unwinds a panic into the caller (it becomes INTERNAL).\n",
+            " */\n"
         ))
         .to_file(path)?
         .generate()

@@ -20,6 +20,8 @@ pub enum PipelineError {
     Subimages(#[from] SubimageError),
     #[error(transparent)]
     Analysis(#[from] crate::analysis::AnalysisError),
+    #[error(transparent)]
+    Sim(#[from] crate::sim::SimError),
     #[error("{0}")]
     Missing(String),
 }
@@ -113,9 +115,6 @@ pub fn find_atoms_file(
             }
             let p: ndarray::Array3<f32> = probs.read_slice(s![k, .., .., ..]).map_err(h5(file))?;
             for a in find_atoms(p.view(), info.pixel_size, finder) {
-                if !finder.inside_border(a.y, a.x, (info.frames[1], info.frames[2])) {
-                    continue;
-                }
                 table.frame.push(k as u32);
                 table.y.push(a.y as f32);
                 table.x.push(a.x as f32);
@@ -406,4 +405,4 @@ pub fn encode_file(file: &mut AnalysisFile, device: tch::Device) -> Result<crate
 mod latents;
 mod movie;
 pub use latents::{analyse_latents_file, read_sample_windows};
-pub use movie::{analyze_movie, import_movie, AnalyzeSettings};
+pub use movie::{analyze_movie, import_frames, import_movie, run_step, simulate_movie, AnalyzeSettings, Step, PRESETS};

@@ -105,6 +105,9 @@ pub fn find_atoms(probs: ArrayView3<f32>, pixel_size: f64, config: &AtomFinderCo
                 .unwrap_or((1, 0.0));
             FoundAtom { y: b.sy / b.weight, x: b.sx / b.weight, class, confidence: (mass / b.area as f64) as f32 }
         })
+        // The border margin is part of finding (one path for the `atoms` step,
+        // the C ABI and evaluation).
+        .filter(|a| config.inside_border(a.y, a.x, (h, w)))
         .collect()
 }
 

@@ -185,7 +185,9 @@ pub fn atoms_in_original_pixels(
     grid_pixel_size: f64,
     finder: &AtomFinderConfig,
 ) -> Vec<FoundAtom> {
-    find_atoms(grid.probabilities.view(), grid_pixel_size, finder)
+    // The border is in original pixels: applied after mapping back.
+    let on_grid = AtomFinderConfig { border: 0.0, ..finder.clone() };
+    find_atoms(grid.probabilities.view(), grid_pixel_size, &on_grid)
         .into_iter()
         .map(|a| {
             let (y, x) = to_original(a.y, a.x, grid.scale);

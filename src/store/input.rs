@@ -33,9 +33,23 @@ impl NpyType {
 }
 
 enum Source {
-    Npy { file: BufReader<File>, data_start: u64, dtype: NpyType, big_endian: bool },
-    Tiff { decoder: Box<tiff::decoder::Decoder<BufReader<File>>> },
-    Hdf5 { dataset: hdf5::Dataset, two_d: bool },
+    Npy {
+        file: BufReader<File>,
+        data_start: u64,
+        dtype: NpyType,
+        big_endian: bool,
+    },
+    Tiff {
+        decoder: Box<tiff::decoder::Decoder<BufReader<File>>>,
+    },
+    Hdf5 {
+        dataset: hdf5::Dataset,
+        two_d: bool,
+    },
+    /// Frames handed over in memory (the C ABI's `atomvae_analysis_create`).
+    Memory {
+        frames: ndarray::Array3<f32>,
+    },
 }
 
 /// A stack of frames on disk, (frames, height, width), read frame by frame as f32.
@@ -55,6 +69,17 @@ fn open_file(path: &Path) -> Result<File, StoreError> {
 }
 
 impl FrameStack {
+    /// A stack already in memory; `label` stands for a path in messages and provenance.
+    pub fn from_array(frames: ndarray::Array3<f32>, pixel_size: f64, label: &str) -> Self {
+        let (n, h, w) = frames.dim();
+        Self {
+            path: PathBuf::from(label),
+            source: Source::Memory { frames },
+            shape: [n, h, w],
+            pixel_size: Some(pixel_size),
+        }
+    }
+
     /// Opens `path`; `dataset` names the frames inside an HDF5 file (default `frames`).
     pub fn open(path: &Path, dataset: Option<&str>) -> Result<Self, StoreError> {
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
@@ -99,6 +124,7 @@ impl FrameStack {
         }
         let path = self.path.clone();
         match &mut self.source {
+            Source::Memory { frames } => Ok(frames.slice(s![index, .., ..]).to_owned()),
             Source::Npy { file, data_start, dtype, big_endian } => {
                 let size = dtype.size();
                 let mut bytes = vec![0u8; h * w * size];

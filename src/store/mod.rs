@@ -6,6 +6,7 @@
 
 mod analysis;
 mod atomic;
+mod browse;
 mod input;
 mod models;
 mod movie;
@@ -15,6 +16,7 @@ pub use analysis::{
     AtomTable, StepRecord, ANALYSIS_FORMAT, ANALYSIS_SCHEMA_VERSION,
 };
 pub use atomic::AtomicFile;
+pub use browse::RawDataset;
 pub use input::FrameStack;
 pub use models::StoredModel;
 pub use movie::{MovieFormat, MovieMeta, MovieWriter};

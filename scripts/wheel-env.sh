@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Builds the atomvae wheel and installs it for real into FRESH virtual environments,
+# the way a user's pip would, without downloading anything again:
+#   * $ATOMVAE_CACHE/venv-wheel (CPython 3.11): every package of the cached torch venv
+#     (torch, numpy, napari, dask …) is linked in, so torch/lib sits beside
+#     atomvae/_native exactly as in a plain `pip install`; the wheel and the host
+#     plugins are installed into it.
+#   * the Nion Swift venv (CPython 3.12, its own torch) gets the same wheel: one wheel,
+#     two Pythons.
+# Prints the paths as `export` lines on stdout; logs go to stderr.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+. "$root/scripts/env.sh"
+log() { printf '[wheel-env] %s\n' "$*" >&2; }
+
+wheel="$(bash "$root/plugin/python/build_wheel.sh" "$CARGO_TARGET_DIR/wheels" | tail -1)"
+log "built $wheel"
+
+venv="$ATOMVAE_CACHE/venv-wheel"
+base_python="$("$ATOMVAE_VENV/bin/python" -c 'import sys; print(sys._base_executable)')"
+rm -rf "$venv"
+"$base_python" -m venv "$venv" >&2
+purelib() { "$1" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'; }
+site="$(purelib "$venv/bin/python")"
+for entry in "$(purelib "$ATOMVAE_VENV/bin/python")"/*; do
+  name="$(basename "$entry")"
+  case "$name" in
+    pip | pip-* | setuptools | setuptools-* | _distutils_hack | distutils-precedence.pth | atomvae* | __pycache__) continue ;;
+  esac
+  ln -s "$entry" "$site/$name"
+done
+"$venv/bin/pip" install -q --disable-pip-version-check --no-index --no-deps "$wheel" >&2
+for plugin in napari_plugin plugin/nionswift plugin/digitalmicrograph; do
+  if [ -f "$root/$plugin/pyproject.toml" ]; then
+    "$venv/bin/pip" install -q --disable-pip-version-check --no-index --no-deps --no-build-isolation "$root/$plugin" >&2
+  fi
+done
+log "installed the wheel into $venv"
+
+nion_venv="$ATOMVAE_CACHE/venv-nion-py312"
+if [ -x "$nion_venv/bin/python" ]; then
+  "$nion_venv/bin/pip" install -q --disable-pip-version-check --no-index --no-deps --force-reinstall "$wheel" >&2
+  if [ -f "$root/plugin/nionswift/pyproject.toml" ]; then
+    "$nion_venv/bin/pip" install -q --disable-pip-version-check --no-index --no-deps --no-build-isolation \
+      --force-reinstall "$root/plugin/nionswift" >&2
+  fi
+  log "installed the wheel into $nion_venv"
+fi
+
+echo "export ATOMVAE_WHEEL='$wheel'"
+echo "export ATOMVAE_WHEEL_VENV='$venv'"
+echo "export ATOMVAE_NION_VENV='$nion_venv'"
