@@ -16,19 +16,31 @@ log() { printf '[wheel-env] %s\n' "$*" >&2; }
 wheel="$(bash "$root/plugin/python/build_wheel.sh" "$CARGO_TARGET_DIR/wheels" | tail -1)"
 log "built $wheel"
 
-venv="$ATOMVAE_CACHE/venv-wheel"
 base_python="$("$ATOMVAE_VENV/bin/python" -c 'import sys; print(sys._base_executable)')"
-rm -rf "$venv"
-"$base_python" -m venv "$venv" >&2
 purelib() { "$1" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'; }
-site="$(purelib "$venv/bin/python")"
-for entry in "$(purelib "$ATOMVAE_VENV/bin/python")"/*; do
-  name="$(basename "$entry")"
-  case "$name" in
-    pip | pip-* | setuptools | setuptools-* | _distutils_hack | distutils-precedence.pth | atomvae* | __pycache__) continue ;;
-  esac
-  ln -s "$entry" "$site/$name"
-done
+# fresh_venv DIR [SKIP...]: a new venv whose site-packages links the torch venv's
+# packages (but pip/setuptools, atomvae's own and those named in SKIP).
+fresh_venv() {
+  local dir="$1"
+  shift
+  rm -rf "$dir"
+  "$base_python" -m venv "$dir" >&2
+  local site entry name skip
+  site="$(purelib "$dir/bin/python")"
+  for entry in "$(purelib "$ATOMVAE_VENV/bin/python")"/*; do
+    name="$(basename "$entry")"
+    case "$name" in
+      pip | pip-* | setuptools | setuptools-* | _distutils_hack | distutils-precedence.pth | atomvae* | __editable__* | __pycache__) continue ;;
+    esac
+    for skip in "$@"; do
+      case "$name" in $skip) continue 2 ;; esac
+    done
+    ln -s "$entry" "$site/$name"
+  done
+}
+
+venv="$ATOMVAE_CACHE/venv-wheel"
+fresh_venv "$venv"
 "$venv/bin/pip" install -q --disable-pip-version-check --no-index --no-deps "$wheel" >&2
 for plugin in napari_plugin plugin/nionswift plugin/digitalmicrograph; do
   if [ -f "$root/$plugin/pyproject.toml" ]; then
@@ -36,6 +48,17 @@ for plugin in napari_plugin plugin/nionswift plugin/digitalmicrograph; do
   fi
 done
 log "installed the wheel into $venv"
+
+# DigitalMicrograph's Python (GMS 3.6) has numpy 1.23.5: the same wheel over it.
+np123_venv="$ATOMVAE_CACHE/venv-numpy-1.23"
+fresh_venv "$np123_venv" "numpy" "numpy-*" "numpy.libs" "h5py*" "scipy*" "scikit_image*" "skimage" "pandas*" "dask*" "distributed*" "napari*"
+"$np123_venv/bin/pip" install -q --disable-pip-version-check "numpy==1.23.5" >&2
+"$np123_venv/bin/pip" install -q --disable-pip-version-check --no-index --no-deps "$wheel" >&2
+if [ -f "$root/plugin/digitalmicrograph/pyproject.toml" ]; then
+  "$np123_venv/bin/pip" install -q --disable-pip-version-check --no-index --no-deps --no-build-isolation \
+    "$root/plugin/digitalmicrograph" >&2
+fi
+log "installed the wheel into $np123_venv (numpy 1.23.5)"
 
 nion_venv="$ATOMVAE_CACHE/venv-nion-py312"
 if [ -x "$nion_venv/bin/python" ]; then
@@ -50,3 +73,4 @@ fi
 echo "export ATOMVAE_WHEEL='$wheel'"
 echo "export ATOMVAE_WHEEL_VENV='$venv'"
 echo "export ATOMVAE_NION_VENV='$nion_venv'"
+echo "export ATOMVAE_NUMPY123_VENV='$np123_venv'"
