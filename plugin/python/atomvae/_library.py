@@ -25,7 +25,9 @@ Progress = Callable[[float, str], "bool | None"]
 
 def _import_torch() -> str:
     """Imports torch so that libtorch is in the process before our library loads."""
-    hint = f"atomvae needs PyTorch {TORCH_VERSION} (for libtorch's shared libraries): pip install torch=={TORCH_VERSION}"
+    hint = (
+        f"atomvae needs PyTorch {TORCH_VERSION} (for libtorch's shared libraries): pip install torch=={TORCH_VERSION}"
+    )
     try:
         import torch
     except ImportError as exc:  # pragma: no cover - exercised only without torch

@@ -106,9 +106,7 @@ class Rvae(L.Handle):
         mean = np.empty((n, cols), np.float32)
         logvar = np.empty((n, cols), np.float32)
         L.check(
-            L.lib.atomvae_rvae_encode(
-                self.pointer, reading(windows), n, w, writing(mean), writing(logvar), mean.size
-            )
+            L.lib.atomvae_rvae_encode(self.pointer, reading(windows), n, w, writing(mean), writing(logvar), mean.size)
         )
         return mean, logvar
 

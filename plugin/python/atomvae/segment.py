@@ -55,9 +55,7 @@ class Segmenter(L.Handle):
         if frames.ndim == 2:
             out = np.empty((classes, *frames.shape), np.float32)
             L.check(
-                L.lib.atomvae_segment_frame(
-                    self.pointer, reading(frames), *frames.shape, size, writing(out), out.size
-                )
+                L.lib.atomvae_segment_frame(self.pointer, reading(frames), *frames.shape, size, writing(out), out.size)
             )
             if progress is not None:
                 progress(1.0, "segment")
@@ -71,9 +69,7 @@ class Segmenter(L.Handle):
         return out
 
 
-def find_atoms(
-    probabilities, pixel_size: float, threshold: float = 0.5, border: float = 0.0
-) -> np.ndarray:
+def find_atoms(probabilities, pixel_size: float, threshold: float = 0.5, border: float = 0.0) -> np.ndarray:
     """Atoms in class probabilities (classes, H, W) or a stack (n, classes, H, W):
     a structured array with fields ``frame, y, x, class, confidence`` (positions in
     px, (0, 0) the centre of the top-left pixel). ``threshold`` on 1 − p(background);
@@ -100,9 +96,12 @@ def find_atoms(
         raw = np.frombuffer(
             L.ffi.buffer(rows, L.ffi.sizeof("AtomvaeAtom_t") * count[0]),
             dtype=np.dtype(
-                {"names": ["y", "x", "class", "confidence"], "formats": ["<f4", "<f4", "u1", "<f4"],
-                 "offsets": [L.ffi.offsetof("AtomvaeAtom_t", f) for f in ("y", "x", "class_id", "confidence")],
-                 "itemsize": L.ffi.sizeof("AtomvaeAtom_t")}
+                {
+                    "names": ["y", "x", "class", "confidence"],
+                    "formats": ["<f4", "<f4", "u1", "<f4"],
+                    "offsets": [L.ffi.offsetof("AtomvaeAtom_t", f) for f in ("y", "x", "class_id", "confidence")],
+                    "itemsize": L.ffi.sizeof("AtomvaeAtom_t"),
+                }
             ),
         )
         found["frame"] = index

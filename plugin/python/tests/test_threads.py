@@ -30,7 +30,7 @@ def test_two_threads_with_their_own_handles_match_one_after_the_other(frames, wi
         t.start()
     for t in threads:
         t.join()
-    for (p, z), (p_seq, z_seq) in zip(results, sequential):
+    for (p, z), (p_seq, z_seq) in zip(results, sequential, strict=True):
         np.testing.assert_array_equal(p, p_seq)
         np.testing.assert_array_equal(z, z_seq)
 
