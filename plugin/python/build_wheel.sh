@@ -20,5 +20,8 @@ with open(sys.argv[2], encoding="utf-8") as header, open(sys.argv[3], "w", encod
 PY
 rm -f "$out"/atomvae-*.whl
 cd "$root/plugin/python"
-maturin build --release --locked --interpreter python --out "$out" >&2
+# On Linux the library needs glibc 2.35 symbols (built on Debian 12): tag it so.
+platform=()
+[ "$(uname -s)" = Linux ] && platform=(--compatibility manylinux_2_35)
+maturin build --release --locked --interpreter python "${platform[@]}" --out "$out" >&2
 ls "$out"/atomvae-*.whl

@@ -38,8 +38,15 @@ def _import_torch() -> str:
     return torch.__version__
 
 
+_DLL_DIRECTORIES = []
+
+
 def _load():
     _import_torch()
+    if os.name == "nt":  # pragma: no cover - Windows: DLLs are not found through PATH (Python >= 3.8)
+        import torch
+
+        _DLL_DIRECTORIES.append(os.add_dll_directory(str(Path(torch.__file__).parent / "lib")))
     path = os.environ.get("ATOMVAE_LIBRARY")
     if not path:
         from ._native import ffi, lib
