@@ -18,7 +18,11 @@ fn main() {
     println!("cargo:rerun-if-changed=.git/refs/heads");
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     let wheel = std::env::var_os("CARGO_FEATURE_WHEEL").is_some();
+    // rpaths and --as-needed are ELF linker matters; on Windows the Python package
+    // adds torch's lib/ to the DLL search path instead.
+    let elf = std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os != "windows" && os != "macos");
     match std::env::var("DEP_TCH_LIBTORCH_LIB") {
+        Ok(lib_dir) if !elf => println!("cargo:rustc-env=ATOMVAE_LIBTORCH_LIB={lib_dir}"),
         Ok(lib_dir) => {
             if wheel {
                 // The wheel's library lands in site-packages/atomvae/_native/ and

@@ -3,6 +3,10 @@
 // std::vector in and out.
 // Built on the cxx bridge of src/cxx.rs; compile your program with the
 // generated glue (see tests/cxx_facade.rs for the exact command).
+//
+// Threads (the same rules as the C ABI's handles): an object may be used from any
+// thread; calls on one object run one at a time (it holds its model behind a
+// mutex); separate objects run in parallel. Inputs are only read during a call.
 #pragma once
 
 #include <string>

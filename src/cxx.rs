@@ -5,6 +5,7 @@
 //! each function calls `segment` or `rvae`, and panics become errors too.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Mutex;
 
 use ndarray::{ArrayView2, ArrayView3};
 
@@ -49,8 +50,14 @@ mod bridge {
     }
 }
 
-pub struct Segmenter(crate::segment::Segmenter);
-pub struct Rvae(crate::rvae::Rvae);
+/// Each object guards its model with a mutex, as the C ABI's handles do: one
+/// object may be used from any thread, its calls run one at a time.
+pub struct Segmenter(Mutex<crate::segment::Segmenter>);
+pub struct Rvae(Mutex<crate::rvae::Rvae>);
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// A body's error, or its panic, as the message of a C++ exception.
 fn caught<T>(body: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
@@ -70,19 +77,22 @@ fn version() -> String {
 }
 
 fn segmenter_embedded(name: &str) -> Result<Box<Segmenter>, String> {
-    caught(|| Ok(Box::new(Segmenter(crate::segment::Segmenter::embedded(device(name)?).map_err(|e| e.to_string())?))))
+    caught(|| {
+        let model = crate::segment::Segmenter::embedded(device(name)?).map_err(|e| e.to_string())?;
+        Ok(Box::new(Segmenter(Mutex::new(model))))
+    })
 }
 
 impl Segmenter {
     fn classes(&self) -> usize {
-        self.0.config().class_names.len()
+        locked(&self.0).config().class_names.len()
     }
 
     fn segment(&self, frame: &[f32], height: usize, width: usize, pixel_size: f64) -> Result<Vec<f32>, String> {
         caught(|| {
             let view = ArrayView2::from_shape((height, width), frame)
                 .map_err(|_| format!("{} values are not a {height}×{width} frame", frame.len()))?;
-            let p = self.0.predict(view, pixel_size).map_err(|e| e.to_string())?;
+            let p = locked(&self.0).predict(view, pixel_size).map_err(|e| e.to_string())?;
             Ok(p.into_raw_vec_and_offset().0)
         })
     }
@@ -106,7 +116,7 @@ fn rvae_train(
         let mut model = crate::rvae::Rvae::new_seeded(config, device(device_name)?, seed).map_err(|e| e.to_string())?;
         let train = crate::rvae::RvaeTrainConfig { epochs, learning_rate, seed, ..Default::default() };
         crate::rvae::train_rvae(&mut model, view, &train, &mut crate::progress::Silent).map_err(|e| e.to_string())?;
-        Ok(Box::new(Rvae(model)))
+        Ok(Box::new(Rvae(Mutex::new(model))))
     })
 }
 
@@ -114,24 +124,25 @@ fn rvae_load(path: &str, device_name: &str) -> Result<Box<Rvae>, String> {
     caught(|| {
         let stored =
             crate::store::load_model_file(std::path::Path::new(path), None, Some("rvae")).map_err(|e| e.to_string())?;
-        Ok(Box::new(Rvae(crate::rvae::Rvae::from_stored(&stored, device(device_name)?).map_err(|e| e.to_string())?)))
+        let model = crate::rvae::Rvae::from_stored(&stored, device(device_name)?).map_err(|e| e.to_string())?;
+        Ok(Box::new(Rvae(Mutex::new(model))))
     })
 }
 
 impl Rvae {
     fn save(&self, path: &str) -> Result<(), String> {
         caught(|| {
-            crate::store::save_model_file(std::path::Path::new(path), "rvae", &self.0.to_stored())
+            crate::store::save_model_file(std::path::Path::new(path), "rvae", &locked(&self.0).to_stored())
                 .map_err(|e| e.to_string())
         })
     }
 
     fn window(&self) -> usize {
-        self.0.config().window
+        locked(&self.0).config().window
     }
 
     fn latent_columns(&self) -> usize {
-        3 + self.0.config().latent_dim
+        3 + locked(&self.0).config().latent_dim
     }
 
     fn encode(&self, windows: &[f32]) -> Result<Vec<f32>, String> {
@@ -141,7 +152,7 @@ impl Rvae {
                 return Err(format!("{} values are not whole {w}×{w} windows", windows.len()));
             }
             let view = ArrayView3::from_shape((windows.len() / (w * w), w, w), windows).expect("checked length");
-            let latents = self.0.encode(view).map_err(|e| e.to_string())?;
+            let latents = locked(&self.0).encode(view).map_err(|e| e.to_string())?;
             Ok(latents.mean.into_raw_vec_and_offset().0)
         })
     }
@@ -153,7 +164,7 @@ impl Rvae {
             }
             let z = ndarray::Array2::from_shape_vec((latents.len() / columns, columns), latents.to_vec())
                 .expect("checked length");
-            Ok(self.0.decode(&z, with_pose).map_err(|e| e.to_string())?.into_raw_vec_and_offset().0)
+            Ok(locked(&self.0).decode(&z, with_pose).map_err(|e| e.to_string())?.into_raw_vec_and_offset().0)
         })
     }
 }

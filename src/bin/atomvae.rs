@@ -965,7 +965,27 @@ fn main() {
             log::warn!("Ctrl-C will not stop cleanly: {e}");
         }
     }
-    let result = match cli.command {
+    // A panic (e.g. libtorch running out of memory) ends as an `error:` line and a
+    // non-zero exit like any other failure, not as a Rust panic message.
+    std::panic::set_hook(Box::new(|info| log::debug!("panic: {info}")));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli.command, &cancel)));
+    let result = outcome.unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown failure".into());
+        Err(anyhow::anyhow!("internal error: {what}"))
+    });
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(command: Command, cancel: &CancelFlag) -> Result<()> {
+    let cancel = cancel.clone();
+    match command {
         Command::Simulate(args) => {
             args.to_params().and_then(|(sim, movie)| simulate(sim, movie, args.seed, &args.out, &cancel))
         }
@@ -985,9 +1005,5 @@ fn main() {
             info();
             Ok(())
         }
-    };
-    if let Err(e) = result {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
     }
 }

@@ -135,14 +135,9 @@ pub fn find_atoms_file(
     };
     let path = file.path().to_path_buf();
     file.update(&record, |out| -> Result<(), StoreError> {
-        write_atoms(out, &table).map_err(|e| StoreError::hdf5(&path, e))?;
-        // Windows and latents made from an older atom table no longer match it.
-        for stale in ["subimages", "latents", "analysis"] {
-            if out.link_exists(stale) {
-                out.unlink(stale).map_err(|e| StoreError::hdf5(&path, e))?;
-            }
-        }
-        Ok(())
+        // Windows and latents made from an older atom table go with the update
+        // (`AnalysisFile::update` removes every later step's results).
+        write_atoms(out, &table).map_err(|e| StoreError::hdf5(&path, e))
     })?;
     Ok(table)
 }
@@ -255,11 +250,6 @@ pub fn cut_windows_file(
         g.new_dataset_builder().with_data(&windows.x).create("x").map_err(e)?;
         g.new_dataset_builder().with_data(&windows.class).create("class").map_err(e)?;
         g.new_attr::<u64>().create("size_px").and_then(|a| a.write_scalar(&(w as u64))).map_err(e)?;
-        for stale in ["latents", "analysis"] {
-            if out.link_exists(stale) {
-                out.unlink(stale).map_err(e)?;
-            }
-        }
         Ok(())
     })?;
     Ok(written)
@@ -356,12 +346,14 @@ pub fn train_rvae_file(
 /// Step 5: latents of every window with the stored rVAE into `/latents`.
 pub fn encode_file(file: &mut AnalysisFile, device: tch::Device) -> Result<crate::rvae::Latents, PipelineError> {
     let started = now_utc();
-    let stored = file.read_model("rvae", Some(crate::rvae::MODEL_KIND)).map_err(|_| {
-        PipelineError::Missing(format!(
+    if !file.info().models.iter().any(|m| m == "rvae") {
+        return Err(PipelineError::Missing(format!(
             "{}: no trained rVAE in /models/rvae; run `train-rvae` first",
             file.path().display()
-        ))
-    })?;
+        )));
+    }
+    // A model that is there but unreadable is reported as what it is.
+    let stored = file.read_model("rvae", Some(crate::rvae::MODEL_KIND))?;
     let model = Rvae::from_stored(&stored, device)?;
     let windows = StoredWindows::open(file)?;
     if windows.size_px() != model.config().window {
@@ -378,7 +370,7 @@ pub fn encode_file(file: &mut AnalysisFile, device: tch::Device) -> Result<crate
         parts.push(model.encode_tensor(&x.to_device(device)));
     }
     drop(windows);
-    let latents = crate::rvae::Latents::concatenate(parts);
+    let latents = crate::rvae::Latents::concatenate(parts)?;
     let record = StepRecord {
         step: "encode".into(),
         parameters: serde_json::json!({"model": "rvae"}),

@@ -212,14 +212,25 @@ pub struct Latents {
 }
 
 impl Latents {
-    /// Rows of `parts` one after the other (all from the same model).
-    pub fn concatenate(parts: Vec<Latents>) -> Latents {
+    /// Rows of `parts` one after the other (all from the same model); parts whose
+    /// columns differ are refused rather than dropped.
+    pub fn concatenate(parts: Vec<Latents>) -> Result<Latents, RvaeError> {
         let names = parts.first().map(|p| p.names.clone()).unwrap_or_default();
+        if let Some(odd) = parts.iter().find(|p| p.names != names || p.mean.dim() != p.logvar.dim()) {
+            return Err(RvaeError::BadInput(format!(
+                "latents with columns {:?} cannot follow latents with columns {names:?}",
+                odd.names
+            )));
+        }
         let stack = |pick: fn(&Latents) -> ndarray::ArrayView2<f32>| {
             let views: Vec<_> = parts.iter().map(pick).collect();
-            ndarray::concatenate(ndarray::Axis(0), &views).unwrap_or_else(|_| Array2::zeros((0, names.len())))
+            if views.is_empty() {
+                return Ok(Array2::zeros((0, names.len())));
+            }
+            ndarray::concatenate(ndarray::Axis(0), &views)
+                .map_err(|e| RvaeError::BadInput(format!("latents of different widths: {e}")))
         };
-        Latents { mean: stack(|l| l.mean.view()), logvar: stack(|l| l.logvar.view()), names }
+        Ok(Latents { mean: stack(|l| l.mean.view())?, logvar: stack(|l| l.logvar.view())?, names })
     }
 }
 

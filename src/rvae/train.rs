@@ -77,6 +77,9 @@ pub struct RvaeTrainReport {
     pub train_windows: usize,
     pub holdout_windows: usize,
     pub stopped_early: bool,
+    /// With early stopping: the epoch whose weights the model keeps (the best
+    /// held-out −ELBO), not the last one trained.
+    pub best_epoch: Option<usize>,
 }
 
 /// Windows per pass for automatic micro-batching: ≈ 8k pixels in f32, ≈ 16k in
@@ -279,6 +282,7 @@ pub fn train_rvae_rows(
     let mut report = RvaeTrainReport { train_windows: n_train, holdout_windows: n_hold, ..Default::default() };
     let mut best = f64::INFINITY;
     let mut since_best = 0;
+    let mut best_weights: Option<Vec<(String, Tensor)>> = None;
     let started = std::time::Instant::now();
     progress.start("train rVAE", (config.epochs * n_train) as u64);
     let beta = model.config().kl_weight;
@@ -357,6 +361,11 @@ pub fn train_rvae_rows(
                 if h.neg_elbo < best - 1e-6 {
                     best = h.neg_elbo;
                     since_best = 0;
+                    if config.early_stop_patience > 0 {
+                        report.best_epoch = Some(epoch);
+                        let vars = model.var_store().variables();
+                        best_weights = Some(vars.into_iter().map(|(name, t)| (name, t.detach().copy())).collect());
+                    }
                 } else {
                     since_best += 1;
                     if config.early_stop_patience > 0 && since_best >= config.early_stop_patience {
@@ -373,6 +382,17 @@ pub fn train_rvae_rows(
     model.set_decoder_compute(Kind::Float);
     model.set_kl_weight(beta);
     outcome?;
+    if let (Some(weights), true) = (best_weights, report.stopped_early) {
+        let vars = model.var_store().variables();
+        tch::no_grad(|| {
+            for (name, value) in &weights {
+                if let Some(var) = vars.get(name) {
+                    var.shallow_clone().copy_(value);
+                }
+            }
+        });
+        log::info!("kept the weights of epoch {} (best held-out −ELBO {best:.4})", report.best_epoch.unwrap_or(0) + 1);
+    }
     // z1 names the content latent that varies most (over at most one unit of windows).
     let sample = match &resident {
         Some(block) => block.x.narrow(0, 0, block.x.size()[0].min(ROWS_PER_UNIT as i64)),

@@ -218,6 +218,15 @@ pub fn train_segmenter(
             4 << segmenter.config.depth
         )));
     }
+    // The simulator labels background, C and Si: a model of other classes cannot
+    // learn from its targets (and the class weights below are per those three).
+    if segmenter.config.class_names.len() != crate::sim::CLASS_NAMES.len() {
+        return Err(SegmentError::BadInput(format!(
+            "training on simulated graphene needs the classes {:?}; the model has {:?}",
+            crate::sim::CLASS_NAMES,
+            segmenter.config.class_names
+        )));
+    }
     crate::device::tune_allocator();
     let device = segmenter.device;
     let model_cfg = segmenter.config.clone();

@@ -48,6 +48,33 @@ pub struct StepRecord {
     pub seed: u64,
 }
 
+/// The steps that change an analysis file, in their order, with what each writes.
+/// A step's update removes the results and records of every later step in the same
+/// atomic replacement, so the file never shows results that no longer follow from
+/// their inputs (a re-run `segment` leaves no atoms of the old probabilities).
+pub const STEP_OUTPUTS: &[(&str, &[&str])] = &[
+    ("segment", &["probabilities", "models/segmenter"]),
+    ("atoms", &["atoms"]),
+    ("subimages", &["subimages"]),
+    ("train-rvae", &["models/rvae"]),
+    ("encode", &["latents"]),
+    ("analysis", &["analysis", "models/conv_ae", "models/vae"]),
+];
+
+/// Removes the results and provenance of every step after `step` (nothing for a
+/// step outside [`STEP_OUTPUTS`], e.g. `import`).
+fn remove_downstream(file: &hdf5::File, step: &str) -> hdf5::Result<()> {
+    let Some(at) = STEP_OUTPUTS.iter().position(|(name, _)| *name == step) else { return Ok(()) };
+    for (later, outputs) in &STEP_OUTPUTS[at + 1..] {
+        for path in outputs.iter().map(|o| o.to_string()).chain([format!("provenance/{later}")]) {
+            if file.link_exists(&path) {
+                file.unlink(&path)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Summary of a validated analysis file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AnalysisInfo {
@@ -291,11 +318,14 @@ impl AnalysisFile {
         {
             let file = hdf5::File::open_rw(atomic.temp_path()).map_err(|e| hdf5_err(&self.path, e))?;
             change(&file)?;
+            remove_downstream(&file, &record.step).map_err(|e| hdf5_err(&self.path, e))?;
             let prov = match file.group("provenance") {
                 Ok(g) => g,
                 Err(_) => file.create_group("provenance").map_err(|e| hdf5_err(&self.path, e))?,
             };
-            write_step(&prov, record).map_err(|e| hdf5_err(&self.path, e))?;
+            // The step ends now, whatever its record said when it was made.
+            let record = StepRecord { finished: now_utc(), ..record.clone() };
+            write_step(&prov, &record).map_err(|e| hdf5_err(&self.path, e))?;
             file.close().map_err(|e| hdf5_err(&self.path, e))?;
         }
         atomic.commit()?;

@@ -28,7 +28,7 @@ use hdf5::types::VarLenUnicode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot write {path}: {source}")]
+    #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("cannot use {path}: {reason}")]
     BadPath { path: PathBuf, reason: String },

@@ -132,7 +132,14 @@ int main(int argc, char **argv) {
 
     /* Atoms: a size query, then the real call. */
     size_t count = 0;
-    CHECK(atomvae_find_atoms(probs, classes, H, W, 0.2, 0.5, 0.0, NULL, 0, &count) == ATOMVAE_STATUS_BUFFER_TOO_SMALL || count == 0);
+    CHECK(atomvae_find_atoms(probs, classes, H, W, 0.2, 0.5, 0.0, NULL, 0, &count) == ATOMVAE_STATUS_BUFFER_TOO_SMALL);
+    CHECK(count > 0);
+    /* A map without atoms: the size query answers 0 with OK (a NULL buffer is fine). */
+    float *empty = calloc(classes * H * W, sizeof(float));
+    for (size_t i = 0; i < (size_t)(H * W); i++) empty[i] = 1.0f; /* all background */
+    size_t no_atoms = 99;
+    CHECK(atomvae_find_atoms(empty, classes, H, W, 0.2, 0.5, 0.0, NULL, 0, &no_atoms) == ATOMVAE_STATUS_OK && no_atoms == 0);
+    free(empty);
     AtomvaeAtom_t *atoms = calloc(count + 1, sizeof *atoms);
     size_t again = 0;
     CHECK(atomvae_find_atoms(probs, classes, H, W, 0.2, 0.5, 0.0, atoms, count + 1, &again) == ATOMVAE_STATUS_OK);
@@ -191,6 +198,9 @@ int main(int argc, char **argv) {
     float *mean = malloc(sizeof(float) * N * cols), *logvar = malloc(sizeof(float) * N * cols);
     CHECK(atomvae_rvae_encode(rvae, windows, N, WIN, mean, logvar, N * cols) == ATOMVAE_STATUS_OK);
     CHECK(atomvae_rvae_encode(rvae, windows, N, WIN, mean, logvar, N * cols - 1) == ATOMVAE_STATUS_BUFFER_TOO_SMALL);
+    /* The same buffer for both outputs, or an output over the input, is refused. */
+    CHECK(atomvae_rvae_encode(rvae, windows, N, WIN, mean, mean, N * cols) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    CHECK(atomvae_rvae_encode(rvae, windows, N, WIN, windows, logvar, N * cols) == ATOMVAE_STATUS_INVALID_ARGUMENT);
     CHECK(atomvae_rvae_encode(rvae, windows, N, WIN + 1, mean, logvar, N * cols) != ATOMVAE_STATUS_OK);
     float *decoded = malloc(sizeof(float) * N * WIN * WIN);
     CHECK(atomvae_rvae_decode(rvae, mean, N, cols, true, decoded, N * WIN * WIN) == ATOMVAE_STATUS_OK);
@@ -250,6 +260,62 @@ int main(int argc, char **argv) {
     CHECK(atomvae_analysis_open(movie, &not_one) == ATOMVAE_STATUS_OK); /* a simulated movie is a valid file */
     atomvae_analysis_free(not_one);
     CHECK(atomvae_analysis_open(path, &not_one) == ATOMVAE_STATUS_IO); /* the junk file */
+
+    /* Settings as JSON: a size query, the text, presets, refused fields. */
+    size_t text_len = 0;
+    CHECK(atomvae_settings_json(NULL, NULL, 0, &text_len) == ATOMVAE_STATUS_BUFFER_TOO_SMALL && text_len > 100);
+    char *text = malloc(text_len);
+    CHECK(atomvae_settings_json("paper", (uint8_t *)text, text_len, &text_len) == ATOMVAE_STATUS_OK);
+    CHECK(strstr(text, "\"size_angstrom\":4.0") != NULL && text[text_len - 1] == '\0');
+    free(text);
+    CHECK(atomvae_settings_json("fastest", NULL, 0, &text_len) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    CHECK(atomvae_settings_json(NULL, NULL, 0, NULL) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    AtomvaeRvae_t *json_rvae = NULL;
+    CHECK(atomvae_rvae_train_json(windows, N, WIN, "{\"training\": {\"epochs\": 1, \"seed\": 2}}", ATOMVAE_DEVICE_CPU, NULL, NULL, &json_rvae) == ATOMVAE_STATUS_OK);
+    CHECK(atomvae_rvae_train_json(windows, N, WIN, "{\"training\": {\"epoch\": 1}}", ATOMVAE_DEVICE_CPU, NULL, NULL, &none) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    CHECK(last_error_contains("unknown field"));
+    CHECK(atomvae_rvae_train_json(windows, N, WIN, "not json", ATOMVAE_DEVICE_CPU, NULL, NULL, &none) == ATOMVAE_STATUS_INVALID_ARGUMENT && none == NULL);
+    char described[4096];
+    CHECK(atomvae_rvae_config_json(json_rvae, (uint8_t *)described, sizeof described, &text_len) == ATOMVAE_STATUS_OK);
+    CHECK(strstr(described, "\"disc\":true") != NULL && strstr(described, "\"training\":{") != NULL);
+    atomvae_rvae_free(json_rvae);
+    AtomvaeSegmenter_t *seg2 = NULL;
+    CHECK(atomvae_segmenter_new(NULL, ATOMVAE_DEVICE_CPU, &seg2) == ATOMVAE_STATUS_OK);
+    CHECK(atomvae_segmenter_config_json(seg2, (uint8_t *)described, sizeof described, &text_len) == ATOMVAE_STATUS_OK);
+    CHECK(strstr(described, "\"class_names\":[\"background\",\"C\",\"Si\"]") != NULL);
+    CHECK(atomvae_segmenter_config_json(seg2, (uint8_t *)described, 3, &text_len) == ATOMVAE_STATUS_BUFFER_TOO_SMALL);
+
+    /* A simulated movie, an analysis file made from frames in memory, steps run on it, everything read back. */
+    char sim_path[1024], session_path[1024];
+    snprintf(sim_path, sizeof sim_path, "%s/simulated.h5", dir);
+    snprintf(session_path, sizeof session_path, "%s/session.h5", dir);
+    CHECK(atomvae_simulate_movie("{\"simulation\": {\"height\": 96, \"width\": 96, \"pixel_size\": 0.2}, \"movie\": {\"frames\": 2}}", 3, sim_path, NULL, NULL) == ATOMVAE_STATUS_OK);
+    CHECK(atomvae_simulate_movie("{\"simulation\": {\"colour\": 1}}", 3, sim_path, NULL, NULL) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    AtomvaeAnalysis_t *session = NULL;
+    CHECK(atomvae_analysis_create(frame, 1, H, W, 0.2, session_path, &session) == ATOMVAE_STATUS_OK);
+    CHECK(atomvae_analysis_create(frame, 1, H, W, -1.0, session_path, &not_one) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    CHECK(atomvae_analysis_run(session, "atoms", NULL, NULL, ATOMVAE_DEVICE_CPU, NULL, NULL) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    CHECK(last_error_contains("segment"));
+    CHECK(atomvae_analysis_run(session, "dance", NULL, NULL, ATOMVAE_DEVICE_CPU, NULL, NULL) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    Progress stop_segment = {0, 1, 0.0};
+    CHECK(atomvae_analysis_run(session, "segment", NULL, seg2, ATOMVAE_DEVICE_CPU, on_progress, &stop_segment) == ATOMVAE_STATUS_CANCELLED);
+    CHECK(atomvae_analysis_run(session, "segment", NULL, seg2, ATOMVAE_DEVICE_CPU, NULL, NULL) == ATOMVAE_STATUS_OK);
+    CHECK(atomvae_analysis_run(session, "atoms", "{\"atoms\": {\"border\": 4.0}}", NULL, ATOMVAE_DEVICE_CPU, NULL, NULL) == ATOMVAE_STATUS_OK);
+    size_t contents_len = 0;
+    CHECK(atomvae_analysis_contents_json(session, NULL, 0, &contents_len) == ATOMVAE_STATUS_BUFFER_TOO_SMALL);
+    char *contents = malloc(contents_len);
+    CHECK(atomvae_analysis_contents_json(session, (uint8_t *)contents, contents_len, &contents_len) == ATOMVAE_STATUS_OK);
+    CHECK(strstr(contents, "\"/atoms/x\"") != NULL && strstr(contents, "\"/probabilities\"") != NULL);
+    free(contents);
+    size_t bytes = 0;
+    CHECK(atomvae_analysis_read(session, "/frames", NULL, 0, &bytes) == ATOMVAE_STATUS_BUFFER_TOO_SMALL && bytes == sizeof(float) * H * W);
+    float *read_back = malloc(bytes);
+    CHECK(atomvae_analysis_read(session, "/frames", (uint8_t *)read_back, bytes, &bytes) == ATOMVAE_STATUS_OK);
+    CHECK(memcmp(read_back, frame, bytes) == 0);
+    free(read_back);
+    CHECK(atomvae_analysis_read(session, "/nothing", NULL, 0, &bytes) == ATOMVAE_STATUS_IO);
+    atomvae_analysis_free(session);
+    atomvae_segmenter_free(seg2);
 
     free(frame); free(probs); free(windows); free(mean); free(logvar); free(mean2); free(logvar2);
     free(decoded); free(grid);
