@@ -168,6 +168,26 @@ void
 atomvae_analysis_free (
     AtomvaeAnalysis_t * analysis);
 
+
+#include <stdbool.h>
+
+/** \brief
+ *  A new analysis file at `out_path` from the movie at `movie_path` (the `import`
+ *  step: .npy, .tif/.tiff, or .h5 with `dataset`), opened for the steps of
+ *  `atomvae_analysis_run`. `pixel_size` ≤ 0 takes the movie's own (refused when it
+ *  states none: atomvae never guesses). `progress` sees each frame; false cancels
+ *  (nothing is written).
+ */
+AtomvaeStatus_t
+atomvae_analysis_import (
+    char const * movie_path,
+    char const * dataset,
+    char const * out_path,
+    double pixel_size,
+    bool (*progress)(double, char const *, void *),
+    void * user_data,
+    AtomvaeAnalysis_t * * out);
+
 /** \brief
  *  Opens an analysis file (validated) for reading; free with `atomvae_analysis_free`.
  */
@@ -219,9 +239,6 @@ enum AtomvaeDevice {
 ; typedef int32_t
 #endif
 AtomvaeDevice_t;
-
-
-#include <stdbool.h>
 
 /** \brief
  *  Runs one pipeline step on an open analysis file: `step` is "segment",
@@ -367,6 +384,20 @@ size_t
 atomvae_last_error (
     uint8_t * buffer,
     size_t capacity);
+
+/** \brief
+ *  The shape (frames, height, width) of the movie at `movie_path` (.npy, .tif/.tiff,
+ *  or .h5 with `dataset`, NULL: "frames") and the pixel size its own metadata
+ *  states (Å/px), or 0 when it states none. Nothing is read but the headers.
+ */
+AtomvaeStatus_t
+atomvae_movie_info (
+    char const * movie_path,
+    char const * dataset,
+    size_t * frames,
+    size_t * height,
+    size_t * width,
+    double * pixel_size);
 
 /** \brief
  *  An rVAE model (opaque).

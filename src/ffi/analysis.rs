@@ -214,3 +214,55 @@ pub unsafe fn atomvae_analysis_atoms(
         Ok(())
     })
 }
+
+/// The shape (frames, height, width) of the movie at `movie_path` (.npy, .tif/.tiff,
+/// or .h5 with `dataset`, NULL: "frames") and the pixel size its own metadata
+/// states (Å/px), or 0 when it states none. Nothing is read but the headers.
+#[ffi_export]
+pub fn atomvae_movie_info(
+    movie_path: Option<char_p::Ref<'_>>,
+    dataset: Option<char_p::Ref<'_>>,
+    frames: Option<&mut usize>,
+    height: Option<&mut usize>,
+    width: Option<&mut usize>,
+    pixel_size: Option<&mut f64>,
+) -> AtomvaeStatus {
+    guarded(|| {
+        let path = path_of(movie_path)?;
+        let stack = crate::store::FrameStack::open(&path, dataset.map(|d| d.to_str()))?;
+        let [n, h, w] = stack.shape();
+        for (slot, value) in [(frames, n), (height, h), (width, w)] {
+            *slot.ok_or_else(|| FfiError::invalid("an output pointer is NULL"))? = value;
+        }
+        *pixel_size.ok_or_else(|| FfiError::invalid("pixel_size is NULL"))? = stack.pixel_size().unwrap_or(0.0);
+        Ok(())
+    })
+}
+
+/// A new analysis file at `out_path` from the movie at `movie_path` (the `import`
+/// step: .npy, .tif/.tiff, or .h5 with `dataset`), opened for the steps of
+/// `atomvae_analysis_run`. `pixel_size` ≤ 0 takes the movie's own (refused when it
+/// states none: atomvae never guesses). `progress` sees each frame; false cancels
+/// (nothing is written).
+#[ffi_export]
+pub unsafe fn atomvae_analysis_import(
+    movie_path: Option<char_p::Ref<'_>>,
+    dataset: Option<char_p::Ref<'_>>,
+    out_path: Option<char_p::Ref<'_>>,
+    pixel_size: f64,
+    progress: AtomvaeProgressFn,
+    user_data: *mut c_void,
+    out: Option<&mut Option<repr_c::Box<AtomvaeAnalysis>>>,
+) -> AtomvaeStatus {
+    guarded(|| {
+        let (movie, target) = (path_of(movie_path)?, path_of(out_path)?);
+        if pixel_size.is_nan() {
+            return Err(FfiError::invalid("pixel size is NaN"));
+        }
+        let pixel = (pixel_size > 0.0).then_some(pixel_size);
+        let mut reporter = CallbackProgress::new(progress, user_data);
+        let file =
+            crate::pipeline::import_movie(&movie, dataset.map(|d| d.to_str()), &target, pixel, 0, &mut reporter)?;
+        give(out, AtomvaeAnalysis { file: Mutex::new(file) })
+    })
+}

@@ -492,7 +492,7 @@ impl Rvae {
     /// Decodes latent vectors into windows (N, w, w). Rows hold either the content
     /// latents only (k values: rendered upright and centred) or the full vector
     /// [angle, dx, dy, z…] (3 + k values); with `with_pose` false the angle and shift
-    /// of full vectors are ignored.
+    /// of full vectors are ignored. A disc model's windows are 0 outside the disc.
     pub fn decode(&self, latents: &Array2<f32>, with_pose: bool) -> Result<Array3<f32>, RvaeError> {
         let (n, cols) = latents.dim();
         let k = self.config.latent_dim;
@@ -517,7 +517,8 @@ impl Rvae {
             let (angle, shift, content) = self.pose_and_content(&full);
             let (angle, shift) = if with_pose { (angle, shift) } else { (angle.zeros_like(), None) };
             let coords = transform_grid(&self.grid, &angle, shift.as_ref());
-            self.decoder.forward(&coords, &content)
+            // A disc model learned nothing outside its disc: show nothing there.
+            self.masked(&self.decoder.forward(&coords, &content).to_kind(Kind::Float))
         });
         let v = Vec::<f32>::try_from(out.to_device(tch::Device::Cpu).flatten(0, -1)).expect("f32");
         Ok(Array3::from_shape_vec((n, w, w), v).expect("shape"))

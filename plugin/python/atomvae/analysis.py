@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -144,20 +145,13 @@ class AnalysisFile(L.Handle):
         return result
 
     @property
-    def analysis(self) -> dict | None:
+    def analysis(self) -> Mapping | None:
         """The latent analysis (``/analysis``: histograms, maps, GMMs, manifolds,
-        SSIM) as nested dicts of arrays, or None before the ``analysis`` step."""
+        SSIM) as nested read-only mappings whose arrays are read when first used,
+        or None before the ``analysis`` step."""
         if "/analysis" not in self:
             return None
-        tree: dict = {}
-        for path in self._datasets:
-            if path.startswith("/analysis/"):
-                node = tree
-                *parents, leaf = path[len("/analysis/") :].split("/")
-                for part in parents:
-                    node = node.setdefault(part, {})
-                node[leaf] = self.read(path)
-        return tree
+        return _Tree(self, "/analysis")
 
     @property
     def provenance(self) -> dict:
@@ -200,6 +194,70 @@ class AnalysisFile(L.Handle):
         finally:
             self._refresh()
         return self
+
+
+def movie_info(path: str | os.PathLike, dataset: str | None = None) -> dict:
+    """What a movie file (.npy, .tif/.tiff, .h5 with ``dataset``) holds, from its
+    headers: ``{"shape": (frames, height, width), "pixel_size": Å/px or None}`` —
+    None when the file does not state it (atomvae never guesses)."""
+    sizes = [L.ffi.new("size_t *") for _ in range(3)]
+    pixel = L.ffi.new("double *")
+    L.check(L.lib.atomvae_movie_info(L.text(path), L.text(dataset), *sizes, pixel))
+    return {"shape": tuple(int(s[0]) for s in sizes), "pixel_size": pixel[0] if pixel[0] > 0 else None}
+
+
+def import_movie(
+    movie: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    pixel_size: float | None = None,
+    dataset: str | None = None,
+    progress: L.Progress | None = None,
+) -> AnalysisFile:
+    """A new analysis file at ``out`` from a movie file (the ``import`` step), ready
+    for :meth:`AnalysisFile.run`. ``pixel_size`` (Å/px) overrides the file's own;
+    without either the call is refused."""
+    out_handle = L.ffi.new("AtomvaeAnalysis_t **")
+    bridge = L.ProgressBridge(progress)
+    size = pixel_size_of(pixel_size) if pixel_size is not None else 0.0
+    status = L.lib.atomvae_analysis_import(
+        L.text(movie), L.text(dataset), L.text(out), size, bridge.callback, L.ffi.NULL, out_handle
+    )
+    bridge.finish(status)
+    made = AnalysisFile.__new__(AnalysisFile)
+    L.Handle.__init__(made, out_handle[0])
+    made.path = os.fspath(out)
+    made._refresh()
+    return made
+
+
+class _Tree(Mapping):
+    """A group of an analysis file: sub-groups as mappings, datasets read (once) on access."""
+
+    def __init__(self, file: AnalysisFile, path: str):
+        self._file, self._path, self._cache = file, path, {}
+        prefix = path + "/"
+        self._names = sorted(
+            {p[len(prefix) :].split("/")[0] for p in file._datasets if p.startswith(prefix)}
+            | {g["path"][len(prefix) :].split("/")[0] for g in file.contents["groups"] if g["path"].startswith(prefix)}
+        )
+
+    def __getitem__(self, name: str):
+        if name not in self._names:
+            raise KeyError(name)
+        if name not in self._cache:
+            path = f"{self._path}/{name}"
+            self._cache[name] = self._file.read(path) if path in self._file._datasets else _Tree(self._file, path)
+        return self._cache[name]
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __repr__(self) -> str:
+        return f"<atomvae analysis group {self._path}: {', '.join(self._names)}>"
 
 
 def _maybe_json(value):

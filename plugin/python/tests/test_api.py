@@ -232,3 +232,21 @@ def test_reading_every_dataset_of_an_analysis_file(movie_path):
     assert f.provenance["simulate"]["seed"] == 7
     with pytest.raises(atomvae.InvalidArgument, match="no dataset"):
         f.read("/nothing/here")
+
+
+def test_import_a_movie_file_and_ask_its_pixel_size(frames, tmp_path):
+    npy = tmp_path / "movie.npy"
+    np.save(npy, frames[:2].astype(np.float64))
+    info = atomvae.movie_info(npy)
+    assert info == {"shape": (2, 160, 160), "pixel_size": None}, "a bare .npy states no pixel size"
+    with pytest.raises(atomvae.InvalidArgument, match="does not guess"):
+        atomvae.import_movie(npy, tmp_path / "a.h5")
+    f = atomvae.import_movie(npy, tmp_path / "a.h5", pixel_size=PIXEL_SIZE, progress=lambda f, p: True)
+    assert f.pixel_size == PIXEL_SIZE and f.shape == (2, 160, 160)
+    np.testing.assert_allclose(f.frames, frames[:2])
+    f.run("segment")
+    assert set(f.analysis or {}) == set() and f.probabilities.shape == (2, 3, 160, 160)
+    h5 = atomvae.movie_info(tmp_path / "a.h5")
+    assert h5["pixel_size"] == PIXEL_SIZE
+    with pytest.raises(atomvae.FileError):
+        atomvae.movie_info(tmp_path / "missing.tif")
