@@ -3,7 +3,6 @@ sample data (a movie simulated by atomvae's library, no download)."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 
@@ -51,12 +50,18 @@ def read_analysis(path) -> list:
 
 def read_stack(path) -> list:
     """A .npy or .tif frame or stack; calibrated when the file states its pixel size
-    (a ``NAME.meta.json`` beside it, or the TIFF's atomvae/ImageJ description)."""
+    (by atomvae's own rules: a ``NAME.meta.json`` beside a .npy, the TIFF's
+    atomvae/ImageJ description)."""
+    import atomvae
+
     path = str(path[0] if isinstance(path, list) else path)
     if path.lower().endswith(".npy"):
-        data, size = np.load(path, mmap_mode="r"), _sidecar_pixel_size(path)
+        data = np.load(path, mmap_mode="r")
     else:
-        data, size = _read_tiff(path)
+        import tifffile
+
+        data = tifffile.imread(path)
+    size = atomvae.movie_info(path)["pixel_size"]
     name = os.path.splitext(os.path.basename(path))[0]
     if size is None:
         from napari.utils.notifications import show_warning
@@ -64,37 +69,6 @@ def read_stack(path) -> list:
         show_warning(f"atomvae: {name} does not state its pixel size; enter it in Find atoms (Å/px)")
         return [(data, {"name": name, "colormap": "gray"}, "image")]
     return [image_layer(data, size, name, path)]
-
-
-def _sidecar_pixel_size(path: str) -> float | None:
-    meta = os.path.splitext(path)[0] + ".meta.json"
-    try:
-        with open(meta, encoding="utf-8") as handle:
-            size = float(json.load(handle)["pixel_size"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return size if size > 0 else None
-
-
-def _read_tiff(path: str):
-    import tifffile
-
-    with tifffile.TiffFile(path) as tif:
-        data = tif.asarray()
-        page = tif.pages[0]
-        description = page.description or ""
-        resolution = page.tags.get("XResolution")
-    size = None
-    try:
-        size = float(json.loads(description)["pixel_size"])
-    except (ValueError, KeyError, TypeError):
-        units = {"nm": 10.0, "Å": 1.0, "A": 1.0, "angstrom": 1.0, "\\u00C5": 1.0, "pm": 0.01}
-        unit = next((line[5:].strip() for line in description.splitlines() if line.startswith("unit=")), None)
-        if unit in units and resolution is not None:
-            numerator, denominator = resolution.value
-            if numerator and denominator:
-                size = units[unit] * denominator / numerator
-    return data, (size if size and size > 0 else None)
 
 
 # --- writer ------------------------------------------------------------------
