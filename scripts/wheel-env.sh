@@ -27,10 +27,13 @@ fresh_venv() {
   "$base_python" -m venv "$dir" >&2
   local site entry name skip
   site="$(purelib "$dir/bin/python")"
+  # The torch venv's pinned setuptools (it builds the plugins' wheels), not the
+  # older one a new venv comes with.
+  rm -rf "$site"/setuptools "$site"/setuptools-* "$site"/_distutils_hack "$site"/distutils-precedence.pth
   for entry in "$(purelib "$ATOMVAE_VENV/bin/python")"/*; do
     name="$(basename "$entry")"
     case "$name" in
-      pip | pip-* | setuptools | setuptools-* | _distutils_hack | distutils-precedence.pth | atomvae* | __editable__* | __pycache__) continue ;;
+      pip | pip-* | atomvae* | __editable__* | __pycache__) continue ;;
     esac
     for skip in "$@"; do
       case "$name" in $skip) continue 2 ;; esac
