@@ -34,6 +34,8 @@ fn analyze_segments_and_finds_the_true_atoms() {
         "cpu",
         "--rvae-epochs",
         "1",
+        "--preset",
+        "paper",
     ];
     let o = atomvae(&args);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -84,7 +86,7 @@ fn analyze_segments_and_finds_the_true_atoms() {
     assert!(f.group("models/segmenter").is_ok() && f.group("models/rvae").is_ok());
     let windows = f.dataset("subimages/windows").unwrap().shape();
     let latents = f.dataset("latents/mean").unwrap().shape();
-    assert_eq!(windows[1..], [38, 38], "4 Å at 0.104 Å/px");
+    assert_eq!(windows[1..], [38, 38], "the paper preset's 4 Å at 0.104 Å/px");
     assert_eq!(latents, vec![windows[0], 5]);
     let index = f.dataset("subimages/atom_index").unwrap().read_raw::<u64>().unwrap();
     let classes = f.dataset("atoms/class").unwrap().read_raw::<u8>().unwrap();

@@ -12,6 +12,7 @@ use atomvae::progress::{CancelFlag, Progress};
 use atomvae::rvae::{EncoderKind, Precision, RvaeConfig, RvaeTrainConfig};
 use atomvae::segment::{train_segmenter, AtomFinderConfig, Segmenter, SegmenterConfig, SegmenterTrainConfig};
 use atomvae::sim::{MovieParams, SimParams};
+use atomvae::pipeline::AnalyzeSettings;
 use atomvae::store::AnalysisFile;
 use atomvae::subimages::{AtomSelection, Centring, EdgePolicy, WindowConfig, WindowNorm, WindowSource};
 
@@ -49,7 +50,7 @@ enum Command {
     /// Start an analysis file from a movie (.npy, .tif/.tiff or .h5): step 0 of `analyze`.
     Import(ImportArgs),
     /// The whole pipeline on a movie: import, segment, atoms, subimages, train-rvae, encode, report.
-    Analyze(ImportArgs),
+    Analyze(Box<AnalyzeArgs>),
     /// U-Net segmentation of every frame into class probabilities (/probabilities).
     Segment(SegmentArgs),
     /// Atom finding in the class probabilities (/atoms).
@@ -90,17 +91,32 @@ struct ImportArgs {
     /// Dataset of the frames inside an .h5 input (default: /frames).
     #[arg(long)]
     dataset: Option<String>,
-    /// `analyze` only: rVAE training epochs.
-    #[arg(long, default_value_t = RvaeTrainConfig::default().epochs)]
-    rvae_epochs: usize,
-    /// `analyze` only: window edge (Å).
-    #[arg(long, default_value_t = WindowConfig::default().size_angstrom)]
-    window_angstrom: f64,
-    /// `analyze`: folder for the figures (default: `<output stem>_report` next to it).
-    #[arg(long)]
-    report_dir: Option<PathBuf>,
     #[command(flatten)]
     common: CommonArgs,
+}
+
+#[derive(Args)]
+struct AnalyzeArgs {
+    #[command(flatten)]
+    import: ImportArgs,
+    /// Settings of every step: `recipe` (what works on graphene: 6 Å windows on
+    /// their inscribed disc, no shift latents, a KL warm-up) or `paper` (the
+    /// paper's plain settings).
+    #[arg(long, default_value = "recipe")]
+    preset: String,
+    /// Settings laid over the preset, as JSON (the same as the C ABI's and
+    /// Python's), e.g. '{"atoms": {"border": 8}, "training": {"epochs": 60}}'.
+    #[arg(long)]
+    settings: Option<String>,
+    /// rVAE training epochs (default: the preset's).
+    #[arg(long)]
+    rvae_epochs: Option<usize>,
+    /// Window edge in Å (default: the preset's).
+    #[arg(long)]
+    window_angstrom: Option<f64>,
+    /// Folder for the figures (default: `<output stem>_report` next to it).
+    #[arg(long)]
+    report_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -684,38 +700,45 @@ fn default_report_dir(file: &Path) -> PathBuf {
     file.with_file_name(format!("{stem}_report"))
 }
 
-/// A sub-command's arguments with every option at its default, as clap would
-/// parse `positionals` alone.
-fn defaults<T: Args + clap::FromArgMatches>(positionals: &[&Path]) -> T {
-    let command = T::augment_args(clap::Command::new("defaults").no_binary_name(true));
-    let matches = command.try_get_matches_from(positionals).expect("the defaults of a sub-command parse");
-    T::from_arg_matches(&matches).expect("the defaults of a sub-command parse")
+/// The settings of `analyze`: the preset, the JSON laid over it, then the flags.
+fn analyze_settings(args: &AnalyzeArgs) -> Result<AnalyzeSettings> {
+    let mut given: serde_json::Value =
+        serde_json::from_str(args.settings.as_deref().unwrap_or("{}")).context("--settings is not JSON")?;
+    let object = given.as_object_mut().context("--settings must be a JSON object")?;
+    object.entry("preset").or_insert_with(|| args.preset.clone().into());
+    let mut settings = AnalyzeSettings::from_json(&given.to_string())?;
+    if let Some(epochs) = args.rvae_epochs {
+        settings.training.epochs = epochs;
+    }
+    if let Some(size) = args.window_angstrom {
+        settings.windows.size_angstrom = size;
+    }
+    settings.training.seed = args.import.common.seed;
+    settings.analysis.seed = args.import.common.seed;
+    Ok(settings)
 }
 
-fn analyze(args: &ImportArgs, cancel: &CancelFlag) -> Result<()> {
-    import(args, cancel)?;
-    segment_cmd(&SegmentArgs { file: args.out.clone(), model: None, common: args.common.clone() }, cancel)?;
-    let out = args.out.as_path();
-    atoms_cmd(&AtomsArgs { common: args.common.clone(), ..defaults(&[out]) }, cancel)?;
-    subimages_cmd(
-        &SubimagesArgs { size_angstrom: args.window_angstrom, common: args.common.clone(), ..defaults(&[out]) },
-        cancel,
+/// The whole chain (the library's `analyze_movie`, as the C ABI and Python run it),
+/// then the figures.
+fn analyze(args: &AnalyzeArgs, cancel: &CancelFlag) -> Result<AnalysisFile> {
+    let settings = analyze_settings(args)?;
+    let i = &args.import;
+    let device = i.common.device.resolve()?;
+    let segmenter = Segmenter::embedded(device)?;
+    let file = atomvae::pipeline::analyze_movie(
+        &i.movie,
+        i.dataset.as_deref(),
+        &i.out,
+        i.pixel_size,
+        &segmenter,
+        &settings,
+        device,
+        &mut BarProgress::new(cancel),
     )?;
-    train_rvae_cmd(
-        &TrainRvaeArgs { epochs: args.rvae_epochs, common: args.common.clone(), ..defaults(&[out]) },
-        cancel,
-    )?;
-    encode_cmd(&StepArgs { file: args.out.clone(), common: args.common.clone() })?;
-    report_cmd(
-        &ReportArgs {
-            reanalyse: true,
-            out_dir: args.report_dir.clone(),
-            common: args.common.clone(),
-            ..defaults(&[out])
-        },
-        cancel,
-    )?;
-    Ok(())
+    let out_dir = args.report_dir.clone().unwrap_or_else(|| default_report_dir(&i.out));
+    let figures = atomvae::report::write_report(&file, &out_dir)?;
+    log::info!("{} figures in {}", figures.len(), out_dir.display());
+    Ok(file)
 }
 
 fn train_segmenter_cmd(args: &TrainSegmenterArgs, cancel: &CancelFlag) -> Result<()> {
@@ -845,18 +868,14 @@ fn inspect(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The demo's movie and rVAE: enough epochs, at a higher rate than the default,
-/// for the sublattice angle and the crystallinity latent to show in minutes (the
-/// recipe the analysis test checks: disc, no shift, content KL ×5 at first).
+/// The demo's movie: 12 frames of 51 Å square at 0.2 Å/px (the segmenter's own
+/// pixel size), analysed with the "recipe" preset (the analysis test's: 6 Å disc
+/// windows, no shift latents, content KL ×5 for the first 10 epochs, 30 epochs).
 const DEMO_FRAMES: usize = 12;
-const DEMO_RVAE_EPOCHS: usize = 30;
-const DEMO_RVAE_LEARNING_RATE: f64 = 2e-3;
-const DEMO_KL_WARMUP_EPOCHS: usize = 10;
 const DEMO_BASELINE_EPOCHS: usize = 10;
 
 fn demo(out_dir: &Path, seed: u64, cancel: &CancelFlag) -> Result<()> {
     std::fs::create_dir_all(out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
-    // 51 Å square at 0.2 Å/px, the segmenter's own pixel size.
     let sim = SimParams {
         height: 256,
         width: 256,
@@ -871,70 +890,35 @@ fn demo(out_dir: &Path, seed: u64, cancel: &CancelFlag) -> Result<()> {
     simulate(sim, movie, seed, &movie_path, cancel)?;
     println!("demo: simulated movie → {}", movie_path.display());
     let analysis_path = out_dir.join("analysis.h5");
-    let args = ImportArgs {
-        movie: movie_path,
-        out: analysis_path.clone(),
-        pixel_size: None,
-        dataset: None,
-        rvae_epochs: RvaeTrainConfig::default().epochs,
-        window_angstrom: WindowConfig::default().size_angstrom,
-        report_dir: None,
-        common: CommonArgs { device: DeviceChoice::Auto, seed },
+    let args = AnalyzeArgs {
+        import: ImportArgs {
+            movie: movie_path,
+            out: analysis_path.clone(),
+            pixel_size: None,
+            dataset: None,
+            common: CommonArgs { device: DeviceChoice::Auto, seed },
+        },
+        preset: "recipe".into(),
+        settings: Some(
+            serde_json::json!({ "atoms": { "border": 8.0 }, "analysis": { "baseline_epochs": DEMO_BASELINE_EPOCHS } })
+                .to_string(),
+        ),
+        rvae_epochs: None,
+        window_angstrom: None,
+        report_dir: Some(out_dir.join("figures")),
     };
-    import(&args, cancel)?;
-    let common = CommonArgs { device: DeviceChoice::Auto, seed };
-    segment_cmd(&SegmentArgs { file: analysis_path.clone(), model: None, common: common.clone() }, cancel)?;
-    atoms_cmd(&AtomsArgs { border: 8.0, common: common.clone(), ..defaults(&[&analysis_path]) }, cancel)?;
-    let file = AnalysisFile::open(&analysis_path)?;
+    let file = analyze(&args, cancel)?;
     let atoms = file.read_atoms()?.unwrap_or_default();
     let si = atoms.class.iter().filter(|&&c| c == 2).count();
     println!(
-        "demo: segmented {} frames with the embedded model: {} atoms ({si} Si)",
+        "demo: segmented {} frames with the embedded model: {} atoms ({si} Si); rVAE trained on {} windows and \
+         every window encoded (angle, z1, z2; no shift latents) → {}",
         file.info().frames[0],
-        atoms.len()
-    );
-    // Three neighbour shells, each window exactly centred on its atom.
-    subimages_cmd(
-        &SubimagesArgs {
-            size_angstrom: 6.0,
-            centring: Centring::Bilinear,
-            common: common.clone(),
-            ..defaults(&[&analysis_path])
-        },
-        cancel,
-    )?;
-    train_rvae_cmd(
-        &TrainRvaeArgs {
-            epochs: DEMO_RVAE_EPOCHS,
-            learning_rate: DEMO_RVAE_LEARNING_RATE,
-            disc: true,
-            no_translation: true,
-            kl_warmup_epochs: DEMO_KL_WARMUP_EPOCHS,
-            kl_warmup_weight: 5.0,
-            common: common.clone(),
-            ..defaults(&[&analysis_path])
-        },
-        cancel,
-    )?;
-    encode_cmd(&StepArgs { file: analysis_path.clone(), common: common.clone() })?;
-    let file = AnalysisFile::open(&analysis_path)?;
-    println!(
-        "demo: rVAE trained on {} windows and every window encoded (angle, z1, z2; no shift latents) → {}",
+        atoms.len(),
         file.info().windows.unwrap_or(0),
         analysis_path.display()
     );
-    let report_dir = out_dir.join("figures");
-    let figures = report_cmd(
-        &ReportArgs {
-            out_dir: Some(report_dir.clone()),
-            reanalyse: true,
-            baseline_epochs: DEMO_BASELINE_EPOCHS,
-            common: common.clone(),
-            ..defaults(&[&analysis_path])
-        },
-        cancel,
-    )?;
-    println!("demo: {} figures of the paper for this movie → {}", figures.len(), report_dir.display());
+    println!("demo: the paper's figures for this movie → {}", out_dir.join("figures").display());
     println!("demo: `atomvae inspect {}` lists what the analysis file holds", analysis_path.display());
     Ok(())
 }
@@ -990,7 +974,7 @@ fn run(command: Command, cancel: &CancelFlag) -> Result<()> {
             args.to_params().and_then(|(sim, movie)| simulate(sim, movie, args.seed, &args.out, &cancel))
         }
         Command::Import(args) => import(&args, &cancel).map(|_| ()),
-        Command::Analyze(args) => analyze(&args, &cancel),
+        Command::Analyze(args) => analyze(&args, &cancel).map(|_| ()),
         Command::Segment(a) => segment_cmd(&a, &cancel),
         Command::Atoms(a) => atoms_cmd(&a, &cancel),
         Command::Subimages(a) => subimages_cmd(&a, &cancel),
