@@ -142,7 +142,7 @@ impl Rvae {
     }
 
     fn latent_columns(&self) -> usize {
-        3 + locked(&self.0).config().latent_dim
+        locked(&self.0).config().latent_names().len()
     }
 
     fn encode(&self, windows: &[f32]) -> Result<Vec<f32>, String> {

@@ -8,11 +8,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use atomvae::analysis::AnalysisConfig;
 use atomvae::device::DeviceChoice;
+use atomvae::pipeline::AnalyzeSettings;
 use atomvae::progress::{CancelFlag, Progress};
 use atomvae::rvae::{EncoderKind, Precision, RvaeConfig, RvaeTrainConfig};
 use atomvae::segment::{train_segmenter, AtomFinderConfig, Segmenter, SegmenterConfig, SegmenterTrainConfig};
 use atomvae::sim::{MovieParams, SimParams};
-use atomvae::pipeline::AnalyzeSettings;
 use atomvae::store::AnalysisFile;
 use atomvae::subimages::{AtomSelection, Centring, EdgePolicy, WindowConfig, WindowNorm, WindowSource};
 
@@ -805,17 +805,7 @@ fn train_segmenter_cmd(args: &TrainSegmenterArgs, cancel: &CancelFlag) -> Result
 }
 
 fn load_segmenter(model: Option<&Path>, device: tch::Device) -> Result<Segmenter> {
-    Ok(match model {
-        None => Segmenter::embedded(device)?,
-        Some(p) if p.extension().is_some_and(|e| e == "h5" || e == "hdf5") => {
-            let stored = atomvae::store::load_model_file(p, None, Some(atomvae::segment::MODEL_KIND))?;
-            Segmenter::from_stored(&stored, device)?
-        }
-        Some(p) => {
-            let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
-            Segmenter::from_bytes(&bytes, device).with_context(|| format!("{}", p.display()))?
-        }
-    })
+    Ok(atomvae::pipeline::load_segmenter(model, device)?)
 }
 
 fn evaluate_segmenter(args: &EvaluateArgs) -> Result<()> {

@@ -223,20 +223,8 @@ pub fn atomvae_segmenter_new(
 ) -> AtomvaeStatus {
     guarded(|| {
         let device = device.resolve()?;
-        let model = match model_path {
-            None => Segmenter::embedded(device)?,
-            Some(p) => {
-                let path = path_of(Some(p))?;
-                if path.extension().is_some_and(|e| e == "h5" || e == "hdf5") {
-                    let stored = crate::store::load_model_file(&path, None, Some(crate::segment::MODEL_KIND))?;
-                    Segmenter::from_stored(&stored, device)?
-                } else {
-                    let bytes = std::fs::read(&path)
-                        .map_err(|e| FfiError::new(AtomvaeStatus::Io, format!("{}: {e}", path.display())))?;
-                    Segmenter::from_bytes(&bytes, device)?
-                }
-            }
-        };
+        let path = model_path.map(|p| path_of(Some(p))).transpose()?;
+        let model = crate::pipeline::load_segmenter(path.as_deref(), device)?;
         give(out, AtomvaeSegmenter { model: Mutex::new(model) })
     })
 }
@@ -355,22 +343,14 @@ pub unsafe fn atomvae_find_atoms(
         if classes < 2 {
             return Err(FfiError::invalid(format!("{classes} classes: at least background and one atom class")));
         }
-        let usable = (crate::segment::MIN_PIXEL_SIZE..=crate::segment::MAX_PIXEL_SIZE).contains(&pixel_size)
-            && (0.0..1.0).contains(&threshold)
-            && border_px.is_finite()
-            && border_px >= 0.0;
-        if !usable {
-            return Err(FfiError::invalid(format!(
-                "pixel size {pixel_size}, threshold {threshold} or border {border_px} out of range"
-            )));
-        }
+        let config = AtomFinderConfig { threshold: threshold as f32, border: border_px, ..AtomFinderConfig::default() };
+        config.check(pixel_size).map_err(FfiError::invalid)?;
         let n = shape_len(&[classes, height, width], "probabilities")?;
         let values = input(probabilities, n, "probabilities")?;
         if values.iter().any(|v| !v.is_finite()) {
             return Err(FfiError::invalid("probabilities contain NaN or infinite values"));
         }
         let view = ArrayView3::from_shape((classes, height, width), values).expect("checked length");
-        let config = AtomFinderConfig { threshold: threshold as f32, border: border_px, ..AtomFinderConfig::default() };
         let found = crate::segment::find_atoms(view, pixel_size, &config);
         *count = found.len();
         disjoint((probabilities, n), (atoms.cast_const(), found.len().min(capacity)), "probabilities and atoms")?;
@@ -490,7 +470,7 @@ pub fn atomvae_rvae_window(rvae: Option<&AtomvaeRvae>) -> usize {
 /// Latent columns per window: angle, dx, dy, then the content latents (0 for NULL).
 #[ffi_export]
 pub fn atomvae_rvae_latent_columns(rvae: Option<&AtomvaeRvae>) -> usize {
-    rvae.map_or(0, |r| 3 + locked(&r.model).config().latent_dim)
+    rvae.map_or(0, |r| locked(&r.model).config().latent_names().len())
 }
 
 fn model_of(rvae: Option<&AtomvaeRvae>) -> Result<std::sync::MutexGuard<'_, Rvae>, FfiError> {
@@ -513,7 +493,7 @@ pub unsafe fn atomvae_rvae_encode(
         let model = model_of(rvae)?;
         let n = shape_len(&[count, window, window], "windows")?;
         let values = input(windows, n, "windows")?;
-        let cols = 3 + model.config().latent_dim;
+        let cols = model.config().latent_names().len();
         disjoint((mean.cast_const(), count * cols), (logvar.cast_const(), count * cols), "mean and logvar")?;
         disjoint((mean.cast_const(), count * cols), (windows, n), "mean and windows")?;
         disjoint((logvar.cast_const(), count * cols), (windows, n), "logvar and windows")?;

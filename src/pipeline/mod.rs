@@ -97,6 +97,7 @@ pub fn find_atoms_file(
 ) -> Result<AtomTable, PipelineError> {
     let started = now_utc();
     let info = file.info().clone();
+    finder.check(info.pixel_size).map_err(SegmentError::BadInput)?;
     if !info.has_probabilities {
         return Err(PipelineError::Missing(format!(
             "{}: no /probabilities yet; run `segment` first",
@@ -397,4 +398,7 @@ pub fn encode_file(file: &mut AnalysisFile, device: tch::Device) -> Result<crate
 mod latents;
 mod movie;
 pub use latents::{analyse_latents_file, read_sample_windows};
-pub use movie::{analyze_movie, import_frames, import_movie, run_step, simulate_movie, AnalyzeSettings, Step, PRESETS};
+pub use movie::{
+    analyze_movie, import_frames, import_movie, load_segmenter, run_step, simulate_movie, AnalyzeSettings, Step,
+    PRESETS,
+};

@@ -52,6 +52,23 @@ pub fn import_movie(
     Ok(AnalysisFile::create_from_stack(out, &mut stack, pixel_size, &class_names, &record, progress)?)
 }
 
+/// A segmentation model: the embedded one (`None`), a model file of
+/// `train-segmenter` (`.h5`) or its compact bytes (any other name).
+pub fn load_segmenter(model: Option<&Path>, device: tch::Device) -> Result<Segmenter, PipelineError> {
+    Ok(match model {
+        None => Segmenter::embedded(device)?,
+        Some(p) if p.extension().is_some_and(|e| e == "h5" || e == "hdf5") => {
+            let stored = crate::store::load_model_file(p, None, Some(crate::segment::MODEL_KIND))?;
+            Segmenter::from_stored(&stored, device)?
+        }
+        Some(p) => {
+            let bytes = std::fs::read(p).map_err(|e| StoreError::io(p, e))?;
+            Segmenter::from_bytes(&bytes, device)
+                .map_err(|e| crate::segment::SegmentError::BadModel(format!("{}: {e}", p.display())))?
+        }
+    })
+}
+
 /// The settings of every step of [`analyze_movie`], as one JSON-able value so that
 /// the CLI, the C ABI and the Python package share them (and can grow them without
 /// breaking callers: a missing field keeps its preset's value).

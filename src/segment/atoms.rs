@@ -21,6 +21,25 @@ pub struct AtomFinderConfig {
 }
 
 impl AtomFinderConfig {
+    /// Refuses settings (or a pixel size) that no atom finding can use.
+    pub fn check(&self, pixel_size: f64) -> Result<(), String> {
+        let pixel_ok = (super::MIN_PIXEL_SIZE..=super::MAX_PIXEL_SIZE).contains(&pixel_size);
+        let lengths_ok = [self.min_area, self.merge_distance, self.border].iter().all(|v| v.is_finite() && *v >= 0.0);
+        if pixel_ok && (0.0..1.0).contains(&self.threshold) && lengths_ok {
+            return Ok(());
+        }
+        Err(format!(
+            "atom finding needs a pixel size in {}–{} Å/px, a threshold in [0, 1) and lengths ≥ 0; got pixel size \
+             {pixel_size}, threshold {}, min area {}, merge distance {}, border {}",
+            super::MIN_PIXEL_SIZE,
+            super::MAX_PIXEL_SIZE,
+            self.threshold,
+            self.min_area,
+            self.merge_distance,
+            self.border
+        ))
+    }
+
     /// Whether (y, x) keeps at least `border` px from every edge of a (height, width) frame.
     pub fn inside_border(&self, y: f64, x: f64, (h, w): (usize, usize)) -> bool {
         let b = self.border;
