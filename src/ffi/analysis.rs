@@ -6,7 +6,8 @@ use std::sync::Mutex;
 use safer_ffi::prelude::*;
 
 use super::handles::{
-    give, input, locked, output, path_of, shape_len, AtomvaeProgressFn, AtomvaeSegmenter, CallbackProgress,
+    give, input, locked, output, path_of, shape_len, with_segmenter, AtomvaeProgressFn, AtomvaeSegmenter,
+    CallbackProgress,
 };
 use super::{guarded, AtomvaeDevice, AtomvaeStatus, FfiError};
 use crate::store::AnalysisFile;
@@ -103,22 +104,12 @@ pub(super) fn analyze(
         return Err(FfiError::invalid("pixel size is NaN"));
     }
     let device = device.resolve()?;
-    let embedded;
-    let model_guard;
-    let model = match segmenter {
-        Some(s) => {
-            model_guard = locked(s.model());
-            &*model_guard
-        }
-        None => {
-            embedded = crate::segment::Segmenter::embedded(device)?;
-            &embedded
-        }
-    };
     let mut reporter = CallbackProgress::new(progress, user_data);
     let pixel = (pixel_size > 0.0).then_some(pixel_size);
-    crate::pipeline::analyze_movie(&movie, None, &out, pixel, model, settings, device, &mut reporter)?;
-    Ok(())
+    with_segmenter(segmenter, device, |model| {
+        crate::pipeline::analyze_movie(&movie, None, &out, pixel, model, settings, device, &mut reporter)?;
+        Ok(())
+    })
 }
 
 /// Opens an analysis file (validated) for reading; free with `atomvae_analysis_free`.

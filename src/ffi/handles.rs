@@ -206,6 +206,18 @@ pub(super) fn give<T>(out: Option<&mut Option<repr_c::Box<T>>>, value: T) -> Res
     Ok(())
 }
 
+/// Runs `body` with the handle's model, or with the embedded one when `segmenter` is NULL.
+pub(super) fn with_segmenter<T>(
+    segmenter: Option<&AtomvaeSegmenter>,
+    device: tch::Device,
+    body: impl FnOnce(&Segmenter) -> Result<T, FfiError>,
+) -> Result<T, FfiError> {
+    match segmenter {
+        Some(s) => body(&locked(&s.model)),
+        None => body(&Segmenter::embedded(device)?),
+    }
+}
+
 pub(super) fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic inside a call poisons nothing the next call relies on: the model
     // is only read, or replaced whole.

@@ -10,7 +10,9 @@ use safer_ffi::prelude::*;
 use std::ffi::c_void;
 
 use super::analysis::AtomvaeAnalysis;
-use super::handles::{input, locked, shape_len, AtomvaeProgressFn, AtomvaeRvae, AtomvaeSegmenter, CallbackProgress};
+use super::handles::{
+    input, locked, shape_len, with_segmenter, AtomvaeProgressFn, AtomvaeRvae, AtomvaeSegmenter, CallbackProgress,
+};
 use super::{guarded, AtomvaeDevice, AtomvaeStatus, FfiError};
 use crate::pipeline::AnalyzeSettings;
 use crate::rvae::Rvae;
@@ -208,22 +210,12 @@ pub unsafe fn atomvae_analysis_run(
         let step = crate::pipeline::Step::from_name(step).map_err(|e| FfiError::invalid(e.to_string()))?;
         let settings = settings_of(settings_json)?;
         let device = device.resolve()?;
-        let embedded;
-        let model_guard;
-        let model = match segmenter {
-            Some(s) => {
-                model_guard = locked(s.model());
-                &*model_guard
-            }
-            None => {
-                embedded = crate::segment::Segmenter::embedded(device)?;
-                &embedded
-            }
-        };
         let mut file = locked(analysis.file());
         let mut reporter = CallbackProgress::new(progress, user_data);
-        crate::pipeline::run_step(&mut file, step, &settings, model, device, &mut reporter)?;
-        Ok(())
+        with_segmenter(segmenter, device, |model| {
+            crate::pipeline::run_step(&mut file, step, &settings, model, device, &mut reporter)?;
+            Ok(())
+        })
     })
 }
 

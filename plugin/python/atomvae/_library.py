@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import BY_STATUS, AtomvaeError, Cancelled
+from .errors import BY_STATUS, AtomvaeError, BufferTooSmall, Cancelled
 
 TORCH_VERSION = "2.13.0"
 ABI_VERSION = 1
@@ -123,26 +123,21 @@ class ProgressBridge:
         check(status)
 
 
-def call_with_text(function, *args) -> str:
-    """Calls a function of the (…, buffer, capacity, length) kind and returns its text."""
-    length = ffi.new("size_t *")
-    status = function(*args, ffi.NULL, 0, length)
-    if int(status) not in (0, 5):
-        check(status)
-    buffer = ffi.new("uint8_t[]", max(length[0], 1))
-    check(function(*args, buffer, length[0], length))
-    return ffi.string(ffi.cast("char *", buffer)).decode("utf-8")
-
-
 def call_with_bytes(function, *args) -> bytes:
-    """Calls a function of the (…, buffer, capacity, length) kind and returns its bytes."""
+    """Calls a function of the (…, buffer, capacity, length) kind: a size query, then
+    the call with a buffer of that size; returns the bytes written."""
     length = ffi.new("size_t *")
     status = function(*args, ffi.NULL, 0, length)
-    if int(status) not in (0, 5):
+    if int(status) not in (0, BufferTooSmall.status):
         check(status)
     buffer = ffi.new("uint8_t[]", max(length[0], 1))
     check(function(*args, buffer, length[0], length))
     return ffi.buffer(buffer, length[0])[:]
+
+
+def call_with_text(function, *args) -> str:
+    """Like :func:`call_with_bytes` for a NUL-terminated UTF-8 text."""
+    return call_with_bytes(function, *args).rstrip(b"\0").decode("utf-8")
 
 
 def text(value: str | os.PathLike | None):
