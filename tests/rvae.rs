@@ -238,7 +238,12 @@ fn decoding_with_and_without_pose_and_the_manifold() {
     assert!((axis[0] + 1.6449).abs() < 1e-4);
     // The manifold's (row 0, column 2) is z = (axis[2], axis[0]).
     let single = model.decode(&Array2::from_shape_vec((1, 2), vec![axis[2], axis[0]]).unwrap(), true).unwrap();
-    assert_eq!(grid.slice(ndarray::s![0, 2, .., ..]), single.index_axis(ndarray::Axis(0), 0));
+    // Equal up to rounding: a batch of 16 and a batch of 1 may take different GEMM
+    // kernels (seen on an AMD EPYC with AVX-512 BF16).
+    let diff = (&grid.slice(ndarray::s![0, 2, .., ..]) - &single.index_axis(ndarray::Axis(0), 0))
+        .iter()
+        .fold(0f32, |m, v| m.max(v.abs()));
+    assert!(diff < 1e-5, "the manifold's (0, 2) window differs from decoding it alone by {diff}");
 }
 
 #[test]
