@@ -662,7 +662,8 @@ atomvae_segmenter_new (
     AtomvaeSegmenter_t * * out);
 
 /** \brief
- *  Threads libtorch uses for this process (n ≥ 1).
+ *  Threads libtorch uses for every later atomvae call of this process, on any
+ *  calling thread (n ≥ 1).
  */
 AtomvaeStatus_t
 atomvae_set_threads (

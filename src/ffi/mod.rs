@@ -28,6 +28,7 @@ mod json;
 
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use safer_ffi::prelude::*;
 
@@ -140,9 +141,18 @@ thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
+/// The thread count asked for by `atomvae_set_threads` (0: libtorch's default).
+static THREADS: AtomicI32 = AtomicI32::new(0);
+
 /// Runs an exported function's body: its error or panic becomes a status and
-/// the thread's last-error message.
+/// the thread's last-error message. libtorch's (OpenMP's) thread count is a
+/// per-thread setting, so the process-wide count of `atomvae_set_threads` is
+/// applied on whichever thread calls.
 pub(crate) fn guarded(body: impl FnOnce() -> Result<(), FfiError>) -> AtomvaeStatus {
+    let threads = THREADS.load(Ordering::Relaxed);
+    if threads > 0 && tch::get_num_threads() != threads {
+        tch::set_num_threads(threads);
+    }
     let outcome = catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<String>()
@@ -199,13 +209,15 @@ pub unsafe fn atomvae_last_error(buffer: *mut u8, capacity: usize) -> usize {
     })
 }
 
-/// Threads libtorch uses for this process (n ≥ 1).
+/// Threads libtorch uses for every later atomvae call of this process, on any
+/// calling thread (n ≥ 1).
 #[ffi_export]
 pub fn atomvae_set_threads(n: i32) -> AtomvaeStatus {
     guarded(|| {
         if n < 1 {
             return Err(FfiError::invalid(format!("thread count must be at least 1, got {n}")));
         }
+        THREADS.store(n, Ordering::Relaxed);
         tch::set_num_threads(n);
         Ok(())
     })

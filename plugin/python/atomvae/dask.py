@@ -228,7 +228,7 @@ def local_cluster(n_workers: int | None = None, **kwargs) -> LocalCluster:
     """A ``LocalCluster`` of worker processes with one thread each (default: one
     per core). The workers inherit this process's environment (e.g.
     ``ATOMVAE_LIBRARY`` in development)."""
-    options = {"processes": True, "threads_per_worker": 1, "dashboard_address": None}
+    options = {"processes": True, "threads_per_worker": 1, "dashboard_address": ":0"}
     options.update(kwargs)
     return LocalCluster(n_workers=n_workers or os.cpu_count() or 1, **options)
 

@@ -59,7 +59,7 @@ FAST = {
 @pytest.fixture(scope="module")
 def client():
     cluster = distributed.LocalCluster(
-        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None, silence_logs=50
+        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=":0", silence_logs=50
     )
     made = distributed.Client(cluster, set_as_default=False)
     ad.register(made)

@@ -55,3 +55,19 @@ def test_the_main_thread_keeps_running_while_a_worker_segments(frames, segmenter
     assert elapsed > 0.2, "the work should take a while"
     # With the GIL held during the call the main thread would tick about once.
     assert len(ticks) > 0.5 * elapsed / 0.005 * 0.2, (len(ticks), elapsed)
+
+
+def test_set_threads_holds_on_every_calling_thread(frames, segmenter):
+    import torch
+
+    atomvae.set_threads(1)
+    seen = {}
+
+    def worker():
+        segmenter.segment(frames[0], PIXEL_SIZE)
+        seen["threads"] = torch.get_num_threads()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen["threads"] == 1, "libtorch's thread count is per thread: atomvae applies the process-wide one"
