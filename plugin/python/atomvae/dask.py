@@ -58,7 +58,7 @@ from dask.base import tokenize
 from distributed import Client, LocalCluster, WorkerPlugin, get_worker
 
 from ._arrays import ATOM_DTYPE
-from .analysis import STEPS, AnalysisFile, analyze
+from .analysis import STEPS, AnalysisFile, analyze, import_movie
 from .errors import InvalidArgument
 from .rvae import Rvae
 from .segment import Segmenter
@@ -537,18 +537,6 @@ def _remove_quietly(path: str) -> None:
         pass
 
 
-def _read_movie(movie: str, pixel_size: float | None) -> tuple[np.ndarray, float]:
-    lower = movie.lower()
-    if lower.endswith(".npy"):
-        if pixel_size is None:
-            raise InvalidArgument(f"{movie}: a .npy movie needs pixel_size (Å/px)")
-        return np.load(movie), pixel_size
-    if lower.endswith((".h5", ".hdf5")):
-        with AnalysisFile(movie) as source:
-            return source.frames, pixel_size if pixel_size is not None else source.pixel_size
-    raise InvalidArgument(f"{movie}: analysing up to a step takes .npy or .h5 movies; use until=None for others")
-
-
 _ORDER = {step: k for k, step in enumerate(("import", *STEPS))}
 
 
@@ -598,9 +586,7 @@ def _analyze_one(
         else:
             steps = STEPS[: STEPS.index(until) + 1]
             reporter.steps = len(steps) + 1
-            reporter(0.0, "import frames", 0)
-            frames, size = _read_movie(movie, pixel_size)
-            file = AnalysisFile.create(part, frames, size)
+            file = import_movie(movie, part, pixel_size=pixel_size, progress=lambda f, p: reporter(f, p, 0))
             for k, step in enumerate(steps, start=1):
                 file.run(
                     step,
@@ -756,8 +742,8 @@ def analyze_many(
     - ``settings``/``preset``: as for :func:`atomvae.analyze`; ``pixel_size`` one
       value for all movies, one per movie, or None (from each file).
     - ``until``: stop after that step (e.g. ``"subimages"`` to prepare
-      :func:`rvae_across` without per-movie rVAEs; ``.npy``/``.h5`` movies only);
-      None runs every step through :func:`atomvae.analyze`.
+      :func:`rvae_across` without per-movie rVAEs: :func:`atomvae.import_movie`,
+      then the steps); None runs every step through :func:`atomvae.analyze`.
     - ``model``: a segmentation model file (None: embedded), one per worker process.
     - Each file is written under a temporary name and renamed when complete: a
       failed movie or a killed worker never leaves a partial analysis file (the
