@@ -40,16 +40,14 @@ pub enum Precision {
     Bf16,
 }
 
-/// True when bf16 pays on this CPU: it has AMX tile units for bf16 (Linux: from
-/// /proc/cpuinfo). AVX-512 BF16 alone is not enough: on such a Xeon the rVAE trained
-/// 1.5× slower in bf16 than in f32 (issue 18), so "auto" stays in f32 there. The
+/// True when this CPU multiplies bf16 natively (Linux: from /proc/cpuinfo). The
 /// environment variable `ATOMVAE_NO_BF16` (any value) says no, for comparisons.
 pub fn cpu_has_native_bf16() -> bool {
     if std::env::var_os("ATOMVAE_NO_BF16").is_some() {
         return false;
     }
     std::fs::read_to_string("/proc/cpuinfo")
-        .map(|s| s.lines().any(|l| l.starts_with("flags") && l.split_whitespace().any(|f| f == "amx_bf16")))
+        .map(|s| s.lines().any(|l| l.starts_with("flags") && (l.contains(" amx_bf16") || l.contains(" avx512_bf16"))))
         .unwrap_or(false)
 }
 
