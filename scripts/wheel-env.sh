@@ -45,7 +45,8 @@ fresh_venv() {
 venv="$ATOMVAE_CACHE/venv-wheel"
 fresh_venv "$venv"
 "$venv/bin/pip" install -q --disable-pip-version-check --no-index --no-deps "$wheel" >&2
-for plugin in napari_plugin plugin/nionswift plugin/digitalmicrograph; do
+# The Nion Swift plugin needs nionswift (CPython 3.12): only in the Nion venv below.
+for plugin in napari_plugin plugin/digitalmicrograph; do
   if [ -f "$root/$plugin/pyproject.toml" ]; then
     "$venv/bin/pip" install -q --disable-pip-version-check --no-index --no-deps --no-build-isolation "$root/$plugin" >&2
   fi
