@@ -27,7 +27,7 @@ import fake_dm  # noqa: E402
 
 PIXEL_SIZE = 0.2  # Å/px
 ATOMS = {"threshold": 0.5, "border": 4.0}
-CLI = Path(os.environ.get("ATOMVAE_CLI", ROOT / "target" / "release" / "atomvae"))
+CLI = Path(os.environ.get("ATOMVAE_CLI") or os.environ.get("ATOMVAE_BIN") or ROOT / "target" / "release" / "atomvae")
 # Small and fast (2 cores): still every step of the pipeline.
 FAST = {
     "atoms": ATOMS,
