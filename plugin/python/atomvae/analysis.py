@@ -48,8 +48,13 @@ class AnalysisFile(L.Handle):
         size = pixel_size_of(pixel_size)
         out = L.ffi.new("AtomvaeAnalysis_t **")
         L.check(L.lib.atomvae_analysis_create(reading(stack), *stack.shape, size, L.text(path), out))
+        return cls._adopt(out[0], path)
+
+    @classmethod
+    def _adopt(cls, pointer, path: str | os.PathLike) -> AnalysisFile:
+        """An object over a handle the library just opened for ``path``."""
         made = cls.__new__(cls)
-        L.Handle.__init__(made, out[0])
+        L.Handle.__init__(made, pointer)
         made.path = os.fspath(path)
         made._refresh()
         return made
@@ -224,11 +229,7 @@ def import_movie(
         L.text(movie), L.text(dataset), L.text(out), size, bridge.callback, L.ffi.NULL, out_handle
     )
     bridge.finish(status)
-    made = AnalysisFile.__new__(AnalysisFile)
-    L.Handle.__init__(made, out_handle[0])
-    made.path = os.fspath(out)
-    made._refresh()
-    return made
+    return AnalysisFile._adopt(out_handle[0], out)
 
 
 class _Tree(Mapping):
