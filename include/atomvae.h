@@ -147,6 +147,17 @@ atomvae_analysis_contents_json (
     size_t * length);
 
 /** \brief
+ *  Copies the analysis file with its part files (its folder `<name>.parts`) to
+ *  `path` (replaced atomically) and opens the copy into `*out`; free it with
+ *  `atomvae_analysis_free`. A plain file copy of an analysis file lacks the parts.
+ */
+AtomvaeStatus_t
+atomvae_analysis_copy (
+    AtomvaeAnalysis_t const * analysis,
+    char const * path,
+    AtomvaeAnalysis_t * * out);
+
+/** \brief
  *  A new analysis file at `path` (replaced atomically) from `count` frames of
  *  height × width px (f32, row-major) at `pixel_size` Å/px held in memory, opened
  *  for the steps of `atomvae_analysis_run`; free with `atomvae_analysis_free`.
@@ -208,6 +219,16 @@ atomvae_analysis_read (
     uint8_t * buffer,
     size_t capacity,
     size_t * length);
+
+/** \brief
+ *  Moves the analysis file at `from` with its part files to `to`, replacing `to`
+ *  atomically (the old `to` stays whole until the new one is in place). Close
+ *  every handle on `from` first.
+ */
+AtomvaeStatus_t
+atomvae_analysis_rename (
+    char const * from,
+    char const * to);
 
 /** \brief
  *  A segmentation model (opaque).

@@ -235,7 +235,19 @@ fn a_killed_import_leaves_the_previous_analysis_file_intact() {
     let names =
         interrupt(&["-q", "import", movie.to_str().unwrap(), "-o", target.to_str().unwrap()], &work, 2 << 20, "-KILL");
     assert_eq!(std::fs::read(&target).unwrap(), b"the previous analysis");
-    assert!(names.iter().all(|n| n == "analysis.h5" || n.starts_with(".analysis.h5.tmp-")), "{names:?}");
+    assert!(
+        names.iter().all(|n| n == "analysis.h5" || n == "analysis.h5.parts" || n.starts_with(".analysis.h5.tmp-")),
+        "{names:?}"
+    );
+    // The next import that succeeds removes what the killed one left in the parts folder.
+    let small = dir.path().join("small.npy");
+    assert!(atomvae(&["-q", "simulate", "--frames", "1", "--size", "64", "64", "--out", small.to_str().unwrap()])
+        .status
+        .success());
+    let o = atomvae(&["-q", "import", small.to_str().unwrap(), "-o", target.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let parts: Vec<_> = std::fs::read_dir(work.join("analysis.h5.parts")).unwrap().collect();
+    assert_eq!(parts.len(), 1, "only the new frames part is left");
 }
 
 #[test]

@@ -151,6 +151,35 @@ pub unsafe fn atomvae_analysis_create(
     })
 }
 
+/// Copies the analysis file with its part files (its folder `<name>.parts`) to
+/// `path` (replaced atomically) and opens the copy into `*out`; free it with
+/// `atomvae_analysis_free`. A plain file copy of an analysis file lacks the parts.
+#[ffi_export]
+pub fn atomvae_analysis_copy(
+    analysis: Option<&AtomvaeAnalysis>,
+    path: Option<char_p::Ref<'_>>,
+    out: Option<&mut Option<repr_c::Box<AtomvaeAnalysis>>>,
+) -> AtomvaeStatus {
+    guarded(|| {
+        let path = path_of(path)?;
+        let copy = locked(&analysis.ok_or_else(|| FfiError::invalid("analysis is NULL"))?.file).copy_to(&path)?;
+        give(out, AtomvaeAnalysis { file: Mutex::new(copy) })
+    })
+}
+
+/// Moves the analysis file at `from` with its part files to `to`, replacing `to`
+/// atomically (the old `to` stays whole until the new one is in place). Close
+/// every handle on `from` first.
+#[ffi_export]
+pub fn atomvae_analysis_rename(from: Option<char_p::Ref<'_>>, to: Option<char_p::Ref<'_>>) -> AtomvaeStatus {
+    guarded(|| {
+        let (from, to) = (path_of(from)?, path_of(to)?);
+        AnalysisFile::open(&from)?;
+        crate::store::rename_analysis(&from, &to)?;
+        Ok(())
+    })
+}
+
 /// Releases an analysis handle (NULL is ignored).
 #[ffi_export]
 pub fn atomvae_analysis_free(analysis: Option<repr_c::Box<AtomvaeAnalysis>>) {

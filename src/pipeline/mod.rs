@@ -59,18 +59,17 @@ pub fn segment_file(
     };
     let path = file.path().to_path_buf();
     let err = |e: hdf5::Error| StoreError::hdf5(&path, e);
-    file.update(&record, |out| -> Result<(), PipelineError> {
-        if out.link_exists("probabilities") {
-            out.unlink("probabilities").map_err(err)?;
-        }
-        let probs = out
+    let reader = hdf5::File::open(&path).map_err(err)?;
+    file.update_with_parts(&record, |out, parts| -> Result<(), PipelineError> {
+        let part = parts.create(out, "probabilities")?;
+        let probs = part
             .new_dataset::<f32>()
             .shape([n, classes, h, w])
             .chunk([1, 1, h, w])
             .deflate(1)
             .create("probabilities")
             .map_err(err)?;
-        let frames = out.dataset("frames").map_err(err)?;
+        let frames = reader.dataset("frames").map_err(err)?;
         progress.start("segment", n as u64);
         for k in 0..n {
             if progress.cancelled() {
@@ -193,8 +192,10 @@ pub fn cut_windows_file(
     let path = file.path().to_path_buf();
     let e = |err| StoreError::hdf5(&path, err);
     let mut written = WindowsWritten { count: 0, size_px: w };
-    file.update(&record, |out| -> Result<(), PipelineError> {
-        let g = crate::store::fresh_group(out, "subimages").map_err(e)?;
+    let reader = hdf5::File::open(&path).map_err(e)?;
+    file.update_with_parts(&record, |out, parts| -> Result<(), PipelineError> {
+        let part = parts.create(out, "subimages")?;
+        let g = part.create_group("subimages").map_err(e)?;
         let data = g
             .new_dataset::<f32>()
             .shape([hdf5::Extent::resizable(0), hdf5::Extent::fixed(w), hdf5::Extent::fixed(w)])
@@ -218,8 +219,8 @@ pub fn cut_windows_file(
             pending.drain(..take * w * w);
             Ok(())
         };
-        let frames = out.dataset("frames").map_err(e)?;
-        let probabilities = out.dataset("probabilities").ok();
+        let frames = reader.dataset("frames").map_err(e)?;
+        let probabilities = reader.dataset("probabilities").ok();
         progress.start("subimages", n_frames as u64);
         for (k, rows) in rows_of_frame.iter().enumerate() {
             if progress.cancelled() {

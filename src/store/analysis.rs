@@ -10,6 +10,7 @@ use ndarray::{s, Array2};
 
 use super::input::FrameStack;
 use super::models::StoredModel;
+use super::parts::{check_parts, copy_analysis, read_parts_map, store_parts_map, NewParts};
 use super::{check_hdf5_signature, hdf5_err, read_str_attr, write_str_attr, AtomicFile, StoreError};
 use crate::progress::Progress;
 
@@ -135,9 +136,10 @@ impl AnalysisFile {
             });
         }
         let atomic = AtomicFile::new(path)?;
+        let mut parts = NewParts::new(path);
         let h5 = |e| hdf5_err(path, e);
         let [n, h, w] = stack.shape();
-        {
+        let linked = {
             let file = hdf5::File::create(atomic.temp_path()).map_err(h5)?;
             file.new_attr::<u32>()
                 .create("schema_version")
@@ -149,8 +151,9 @@ impl AnalysisFile {
                 .and_then(|a| a.write_scalar(&pixel_size))
                 .map_err(h5)?;
             write_str_attr(&file, "class_names", &serde_json::to_string(class_names).expect("names")).map_err(h5)?;
+            let part = parts.create(&file, "frames")?;
             let frames =
-                file.new_dataset::<f32>().shape([n, h, w]).chunk([1, h, w]).deflate(4).create("frames").map_err(h5)?;
+                part.new_dataset::<f32>().shape([n, h, w]).chunk([1, h, w]).deflate(4).create("frames").map_err(h5)?;
             write_str_attr(&frames, "axes", "frame,y,x").map_err(h5)?;
             write_str_attr(&frames, "source", &stack.path().display().to_string()).map_err(h5)?;
             progress.start("import frames", n as u64);
@@ -174,9 +177,15 @@ impl AnalysisFile {
             write_str_attr(&prov, "git_commit", crate::GIT_COMMIT).map_err(h5)?;
             write_str_attr(&prov, "created", &now_utc()).map_err(h5)?;
             write_step(&prov, record).map_err(h5)?;
+            drop(frames);
+            part.close().map_err(h5)?;
+            let linked = read_parts_map(&file);
             file.close().map_err(h5)?;
-        }
+            linked
+        };
+        parts.sync()?;
         atomic.commit()?;
+        parts.keep(&linked);
         Self::open(path)
     }
 
@@ -203,6 +212,7 @@ impl AnalysisFile {
                 crate::VERSION
             )));
         }
+        check_parts(path, &read_parts_map(&file))?;
         let frames = file.dataset("frames").map_err(|_| bad("the dataset /frames is missing".into()))?;
         let dims = frames.shape();
         let [n, h, w] = <[usize; 3]>::try_from(dims.as_slice())
@@ -313,24 +323,54 @@ impl AnalysisFile {
         record: &StepRecord,
         change: impl FnOnce(&hdf5::File) -> Result<(), E>,
     ) -> Result<(), E> {
+        self.update_with_parts(record, |file, _| change(file))
+    }
+
+    /// As [`Self::update`], for a step that writes a large array into a part file of
+    /// its own ([`NewParts::create`]). The copy holds only the small results, so the
+    /// update costs what the step computes; the part files no longer linked are
+    /// deleted once the new file is in place. Later steps' results are removed
+    /// before `change` runs, so their space in the copy is reused.
+    ///
+    /// `change` reads its inputs through a read-only open of [`Self::path`], not
+    /// through the copy (whose links to part files would open them for writing).
+    pub fn update_with_parts<E: From<StoreError>>(
+        &mut self,
+        record: &StepRecord,
+        change: impl FnOnce(&hdf5::File, &mut NewParts) -> Result<(), E>,
+    ) -> Result<(), E> {
         let atomic = AtomicFile::new(&self.path)?;
         std::fs::copy(&self.path, atomic.temp_path()).map_err(|e| StoreError::io(&self.path, e))?;
-        {
-            let file = hdf5::File::open_rw(atomic.temp_path()).map_err(|e| hdf5_err(&self.path, e))?;
-            change(&file)?;
-            remove_downstream(&file, &record.step).map_err(|e| hdf5_err(&self.path, e))?;
+        let mut parts = NewParts::new(&self.path);
+        let linked = {
+            let h5 = |e| hdf5_err(&self.path, e);
+            let file = hdf5::File::open_rw(atomic.temp_path()).map_err(h5)?;
+            remove_downstream(&file, &record.step).map_err(h5)?;
+            change(&file, &mut parts)?;
+            let linked = read_parts_map(&file);
+            store_parts_map(&file, linked).map_err(h5)?;
             let prov = match file.group("provenance") {
                 Ok(g) => g,
-                Err(_) => file.create_group("provenance").map_err(|e| hdf5_err(&self.path, e))?,
+                Err(_) => file.create_group("provenance").map_err(h5)?,
             };
             // The step ends now, whatever its record said when it was made.
             let record = StepRecord { finished: now_utc(), ..record.clone() };
-            write_step(&prov, &record).map_err(|e| hdf5_err(&self.path, e))?;
-            file.close().map_err(|e| hdf5_err(&self.path, e))?;
-        }
+            write_step(&prov, &record).map_err(h5)?;
+            let linked = read_parts_map(&file);
+            file.close().map_err(h5)?;
+            linked
+        };
+        parts.sync()?;
         atomic.commit()?;
+        parts.keep(&linked);
         *self = Self::open(&self.path)?;
         Ok(())
+    }
+
+    /// Copies the file with its part files to `to` (see [`copy_analysis`]) and opens the copy.
+    pub fn copy_to(&self, to: &Path) -> Result<Self, StoreError> {
+        copy_analysis(&self.path, to)?;
+        Self::open(to)
     }
 }
 

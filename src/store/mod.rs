@@ -10,6 +10,7 @@ mod browse;
 mod input;
 mod models;
 mod movie;
+mod parts;
 
 pub use analysis::{
     fresh_group, load_model_file, now_utc, save_model_file, write_atoms, write_model, AnalysisFile, AnalysisInfo,
@@ -20,6 +21,7 @@ pub use browse::RawDataset;
 pub use input::FrameStack;
 pub use models::StoredModel;
 pub use movie::{MovieFormat, MovieMeta, MovieWriter};
+pub use parts::{copy_analysis, parts_folder_name, read_parts_map, rename_analysis, NewParts, PARTS_ATTRIBUTE};
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

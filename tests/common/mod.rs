@@ -21,12 +21,25 @@ pub fn interrupt(args: &[&str], dir: &Path, min_bytes: u64, signal: &str) -> Vec
     let mut child = Command::new(env!("CARGO_BIN_EXE_atomvae")).args(args).spawn().unwrap();
     let started = Instant::now();
     loop {
-        let temp_size: u64 = std::fs::read_dir(dir)
+        // Bytes being written: temporary files, and new part files of an analysis file.
+        let size_of = |d: &Path, all: bool| -> u64 {
+            std::fs::read_dir(d)
+                .map(|entries| {
+                    entries
+                        .filter_map(|e| e.ok())
+                        .filter(|e| all || e.file_name().to_string_lossy().contains(".tmp-"))
+                        .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+                        .sum()
+                })
+                .unwrap_or(0)
+        };
+        let parts: u64 = std::fs::read_dir(dir)
             .unwrap()
             .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
-            .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".parts"))
+            .map(|e| size_of(&e.path(), true))
             .sum();
+        let temp_size = size_of(dir, false) + parts;
         if temp_size > min_bytes {
             break;
         }

@@ -129,9 +129,11 @@ def order_parameters(
     cancel = cancel or threading.Event()
     if not in_session(path):
         copy = session_path(os.path.splitext(os.path.basename(path))[0])
-        shutil.copyfile(path, copy)
+        with atomvae.AnalysisFile(path) as original:
+            file = original.copy(copy)
         path = copy
-    file = atomvae.AnalysisFile(path)
+    else:
+        file = atomvae.AnalysisFile(path)
     if file.atoms is None:
         raise UserError("no atoms yet: run Find atoms first")
     settings = {

@@ -221,12 +221,13 @@ class OrderParametersWidget(JobWidget):
 
     def save(self, path: str) -> str | None:
         """Writes the atoms' analysis file (a copy of the session file) to ``path``."""
-        import shutil
+        import atomvae
 
         source = self._source()
         if source is None:
             return None
-        shutil.copyfile(source[1], path)
+        with atomvae.AnalysisFile(source[1]) as file:
+            file.copy(path).close()
         _base.show_info(f"atomvae: analysis saved to {path}")
         return path
 

@@ -12,7 +12,7 @@ Importing it imports torch first (atomvae runs on libtorch 2.13.0, which the
 from __future__ import annotations
 
 from . import _library as _L
-from .analysis import STEPS, AnalysisFile, analyze, import_movie, movie_info, simulate_movie
+from .analysis import STEPS, AnalysisFile, analyze, import_movie, movie_info, rename_analysis, simulate_movie
 from .errors import (
     AtomvaeError,
     BadModel,
@@ -65,6 +65,7 @@ __all__ = [
     "cut_windows",
     "find_atoms",
     "import_movie",
+    "rename_analysis",
     "movie_info",
     "set_threads",
     "settings",

@@ -59,6 +59,14 @@ class AnalysisFile(L.Handle):
         made._refresh()
         return made
 
+    def copy(self, path: str | os.PathLike) -> AnalysisFile:
+        """Copies the file with its part files (the folder ``<name>.parts`` that holds
+        the large arrays) to ``path`` and opens the copy. A plain file copy
+        (``shutil.copy``) would lack the parts."""
+        out = L.ffi.new("AtomvaeAnalysis_t **")
+        L.check(L.lib.atomvae_analysis_copy(self.pointer, L.text(path), out))
+        return type(self)._adopt(out[0], path)
+
     def _refresh(self) -> None:
         frames, height, width = (L.ffi.new("size_t *") for _ in range(3))
         pixel = L.ffi.new("double *")
@@ -230,6 +238,14 @@ def import_movie(
     )
     bridge.finish(status)
     return AnalysisFile._adopt(out_handle[0], out)
+
+
+def rename_analysis(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Moves the analysis file ``source`` with its part files to ``target``,
+    replacing ``target`` atomically (e.g. an attempt written under a temporary
+    name, published when complete). Close every :class:`AnalysisFile` on
+    ``source`` first."""
+    L.check(L.lib.atomvae_analysis_rename(L.text(source), L.text(target)))
 
 
 class _Tree(Mapping):

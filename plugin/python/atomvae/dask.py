@@ -43,6 +43,7 @@ import dataclasses
 import glob
 import json
 import os
+import shutil
 import sys
 import threading
 import time
@@ -58,7 +59,7 @@ from dask.base import tokenize
 from distributed import Client, LocalCluster, WorkerPlugin, get_worker
 
 from ._arrays import ATOM_DTYPE
-from .analysis import STEPS, AnalysisFile, analyze, import_movie
+from .analysis import STEPS, AnalysisFile, analyze, import_movie, rename_analysis
 from .errors import InvalidArgument
 from .rvae import Rvae
 from .segment import Segmenter
@@ -531,8 +532,12 @@ def _stale_parts(out: str) -> list[str]:
 
 
 def _remove_quietly(path: str) -> None:
+    """Removes a file, or a folder of part files (``<name>.parts``) with its files."""
     try:
-        os.remove(path)
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.remove(path)
     except FileNotFoundError:
         pass
 
@@ -598,12 +603,13 @@ def _analyze_one(
                 )
         with file:
             result.update(_counts(file))
-        os.replace(part, out)
+        rename_analysis(part, out)  # with its part files (the large arrays)
         result.update(status="ok")
     except Exception as exc:  # noqa: BLE001 - reported per movie, the others go on
         result.update(status="error", error=str(exc) or repr(exc), error_type=type(exc).__name__)
     finally:
         _remove_quietly(part)
+        _remove_quietly(part + ".parts")
         for stray in _stale_parts(out):  # the library's temp files of this attempt
             if os.path.basename(stray).startswith(f".{os.path.basename(part)}.tmp-{os.getpid()}-"):
                 _remove_quietly(stray)

@@ -3,6 +3,7 @@ CLI (the same library through another door) and against its own contracts."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import numpy as np
@@ -250,3 +251,38 @@ def test_import_a_movie_file_and_ask_its_pixel_size(frames, tmp_path):
     assert h5["pixel_size"] == PIXEL_SIZE
     with pytest.raises(atomvae.FileError):
         atomvae.movie_info(tmp_path / "missing.tif")
+
+
+def test_large_arrays_live_in_part_files_that_copy_and_rename_carry(movie_path, tmp_path, monkeypatch):
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "a" / "movie.h5"
+    path.parent.mkdir()
+    f = atomvae.import_movie(movie_path, path)
+    f.run("segment")
+    f.run("atoms")
+    parts = sorted(p.name.split("-")[0] for p in (tmp_path / "a" / "movie.h5.parts").iterdir())
+    assert parts == ["frames", "probabilities"]
+    # A plain h5py open from another working folder sees one tree (external links).
+    monkeypatch.chdir(tmp_path)
+    with h5py.File(path, "r") as plain:
+        np.testing.assert_array_equal(plain["probabilities"][0], f.probabilities[0])
+        assert set(json.loads(plain.attrs["parts"])) == {"frames", "probabilities"}
+
+    (tmp_path / "b").mkdir()
+    copy = f.copy(tmp_path / "b" / "copy.h5")
+    np.testing.assert_array_equal(copy.probabilities, f.probabilities)
+    np.testing.assert_array_equal(copy.atoms, f.atoms)
+    copy.close()
+    # Re-running the original's segmentation deletes its old part, not the copy's.
+    f.run("segment")
+    assert atomvae.AnalysisFile(tmp_path / "b" / "copy.h5").probabilities is not None
+
+    # An attempt published over the copy with its parts; the copy's old parts go.
+    attempt = tmp_path / "b" / ".attempt.h5"
+    f.copy(attempt).close()
+    f.close()
+    atomvae.rename_analysis(attempt, tmp_path / "b" / "copy.h5")
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["copy.h5", "copy.h5.parts"]
+    assert len(list((tmp_path / "b" / "copy.h5.parts").iterdir())) == 2
+    with atomvae.AnalysisFile(tmp_path / "b" / "copy.h5") as published:
+        assert published.atoms is None and published.probabilities is not None
