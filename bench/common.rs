@@ -43,7 +43,19 @@ pub fn machine() -> String {
         .and_then(|s| s.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<f64>().ok()))
         .map(|kib| kib / 1024.0 / 1024.0)
         .unwrap_or(0.0);
-    format!("{cpu}, {cores} cores, {mem_gib:.0} GiB")
+    format!("{cpu}, {cores} cores, {mem_gib:.0} GiB, flags: {}", cpu_flags().join(" "))
+}
+
+/// Which of the CPU features that decide the arithmetic's speed this CPU has.
+pub fn cpu_flags() -> Vec<&'static str> {
+    let flags = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("flags")).map(|l| format!("{l} ")))
+        .unwrap_or_default();
+    ["amx_bf16", "amx_tile", "avx512_bf16", "avx512f", "avx2", "fma"]
+        .into_iter()
+        .filter(|f| flags.contains(&format!(" {f} ")))
+        .collect()
 }
 
 pub fn repo_root() -> PathBuf {

@@ -12,14 +12,44 @@ use std::process::Command;
 use std::time::Instant;
 
 use atomvae::progress::Silent;
-use atomvae::rvae::{train_rvae, Rvae, RvaeConfig, RvaeTrainConfig};
+use atomvae::rvae::{train_rvae, Precision, Rvae, RvaeConfig, RvaeTrainConfig};
 use common::{median, Comparison, Measurement};
 use serde_json::json;
 
+/// Best GFLOP/s of a 2048³ matrix product in libtorch on this process's threads.
+fn matmul_peak_gflops(kind: tch::Kind) -> f64 {
+    let n = 2048i64;
+    let a = tch::Tensor::rand([n, n], (tch::Kind::Float, tch::Device::Cpu)).to_kind(kind);
+    let b = tch::Tensor::rand([n, n], (tch::Kind::Float, tch::Device::Cpu)).to_kind(kind);
+    let _ = a.matmul(&b);
+    let mut best = f64::MAX;
+    for _ in 0..4 {
+        let t0 = Instant::now();
+        let _ = a.matmul(&b);
+        best = best.min(t0.elapsed().as_secs_f64());
+    }
+    2.0 * (n as f64).powi(3) / best / 1e9
+}
+
 fn main() {
     let quick = std::env::var_os("ATOMVAE_BENCH_QUICK").is_some();
-    let (n, plan): (usize, Vec<(usize, usize)>) =
+    // ATOMVAE_BENCH_RVAE_N and ATOMVAE_BENCH_RVAE_PLAN ("32:5,48:2": window:epochs)
+    // shorten the run (both tools get the same workload).
+    let (mut n, mut plan): (usize, Vec<(usize, usize)>) =
         if quick { (4000, vec![(32, 2)]) } else { (20000, vec![(32, 5), (48, 2)]) };
+    if let Some(v) = std::env::var("ATOMVAE_BENCH_RVAE_N").ok().and_then(|v| v.parse().ok()) {
+        n = v;
+    }
+    if let Ok(v) = std::env::var("ATOMVAE_BENCH_RVAE_PLAN") {
+        plan = v
+            .split(',')
+            .map(|p| {
+                let (w, e) = p.split_once(':').expect("window:epochs");
+                (w.parse().unwrap(), e.parse().unwrap())
+            })
+            .collect();
+    }
+    let holdout = std::env::var_os("ATOMVAE_BENCH_NO_HOLDOUT").is_none();
     let work = std::env::temp_dir().join(format!("atomvae-bench-rvae-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
     let windows_arg = plan.iter().map(|(w, _)| w.to_string()).collect::<Vec<_>>().join(",");
@@ -50,8 +80,47 @@ fn main() {
     let mut comparisons = Vec::new();
     let mut measurements = Vec::new();
     let mut notes = serde_json::Map::new();
+    let peak_f32 = matmul_peak_gflops(tch::Kind::Float);
+    let peak_bf16 = matmul_peak_gflops(tch::Kind::BFloat16);
+    let probe = atomvae::rvae::precision_probe();
+    let auto_kind = Precision::Auto.kind_for(tch::Device::Cpu);
+    measurements.push(Measurement {
+        name: "matmul_peak_f32_gflops".into(),
+        unit: "GFLOP/s (2048³, 2 threads)".into(),
+        value: peak_f32,
+    });
+    measurements.push(Measurement {
+        name: "matmul_peak_bf16_gflops".into(),
+        unit: "GFLOP/s (2048³, 2 threads)".into(),
+        value: peak_bf16,
+    });
+    measurements.push(Measurement {
+        name: "precision_probe_f32_ms".into(),
+        unit: "ms per probe step".into(),
+        value: probe.f32_seconds * 1e3,
+    });
+    measurements.push(Measurement {
+        name: "precision_probe_bf16_ms".into(),
+        unit: "ms per probe step".into(),
+        value: probe.bf16_seconds.unwrap_or(f64::NAN) * 1e3,
+    });
+    notes.insert("precision_auto_chose".into(), json!(format!("{auto_kind:?}")));
     for &(w, epochs) in &plan {
         let windows = common::load_npy_stack(&work.join(format!("windows_{w}.npy")));
+        let flops = RvaeConfig { window: w, ..RvaeConfig::default() }.training_flops_per_window();
+        // f32 alone first (the reference arithmetic), then `auto` (what users get).
+        let mut f32_model =
+            Rvae::new_seeded(RvaeConfig { window: w, ..RvaeConfig::default() }, tch::Device::Cpu, 0).unwrap();
+        let f32_cfg = RvaeTrainConfig {
+            epochs,
+            batch: 100,
+            holdout_fraction: 0.0,
+            seed: 0,
+            precision: Precision::Fp32,
+            ..RvaeTrainConfig::default()
+        };
+        let f32_report = train_rvae(&mut f32_model, windows.view(), &f32_cfg, &mut Silent).unwrap();
+        let f32_rate = n as f64 / median(&f32_report.epochs.iter().map(|e| e.seconds).collect::<Vec<_>>());
         let mut model =
             Rvae::new_seeded(RvaeConfig { window: w, ..RvaeConfig::default() }, tch::Device::Cpu, 0).unwrap();
         // As the peer: every window trains (its fit() holds none out), batch 100, lr 1e-4.
@@ -59,6 +128,39 @@ fn main() {
         let report = train_rvae(&mut model, windows.view(), &cfg, &mut Silent).unwrap();
         let per_epoch: Vec<f64> = report.epochs.iter().map(|e| e.seconds).collect();
         let train_rate = n as f64 / median(&per_epoch);
+        let peer_rate = peer[format!("rvae_{w}")]["train_subimages_per_s"].as_f64().unwrap();
+        comparisons.push(Comparison {
+            name: format!("rvae_train_w{w}_f32_windows_per_s"),
+            unit: "windows/s (median epoch, --precision fp32)".into(),
+            atomvae: f32_rate,
+            atomai: peer_rate,
+            higher_is_better: true,
+        });
+        comparisons.push(Comparison {
+            name: format!("rvae_w{w}_f32_final_train_neg_elbo_after_{epochs}_epochs"),
+            unit: "−ELBO per window (AtomAI's scaling)".into(),
+            atomvae: f32_report.epochs.last().unwrap().train.neg_elbo,
+            atomai: peer[format!("rvae_{w}")]["final_loss_neg_elbo"].as_f64().unwrap(),
+            higher_is_better: false,
+        });
+        let auto_peak = if auto_kind == tch::Kind::BFloat16 { peak_bf16 } else { peak_f32 };
+        for (label, rate, peak) in [("f32", f32_rate, peak_f32), ("auto", train_rate, auto_peak)] {
+            measurements.push(Measurement {
+                name: format!("rvae_train_w{w}_{label}_fraction_of_matmul_peak"),
+                unit: "training FLOPs × windows/s ÷ matmul peak of the same arithmetic".into(),
+                value: flops.total() * rate / (peak * 1e9),
+            });
+        }
+        measurements.push(Measurement {
+            name: format!("rvae_train_w{w}_gflop_per_window"),
+            unit: "GFLOP (forward + backward, matrix products)".into(),
+            value: flops.total() / 1e9,
+        });
+        measurements.push(Measurement {
+            name: format!("rvae_train_w{w}_decoder_per_pixel_share_of_flops"),
+            unit: "fraction".into(),
+            value: flops.decoder_per_pixel / flops.total(),
+        });
         let mut enc = Vec::new();
         for _ in 0..3 {
             let t0 = Instant::now();
@@ -70,7 +172,7 @@ fn main() {
         let peer_w = &peer[format!("rvae_{w}")];
         comparisons.push(Comparison {
             name: format!("rvae_train_w{w}_windows_per_s"),
-            unit: "windows/s (median epoch)".into(),
+            unit: format!("windows/s (median epoch, --precision auto = {auto_kind:?})"),
             atomvae: train_rate,
             atomai: peer_w["train_subimages_per_s"].as_f64().unwrap(),
             higher_is_better: true,
@@ -89,7 +191,12 @@ fn main() {
             atomai: peer_w["final_loss_neg_elbo"].as_f64().unwrap(),
             higher_is_better: false,
         });
+        notes.insert(format!("w{w}_atomvae_epochs"), serde_json::to_value(&report.epochs).unwrap());
+        notes.insert(format!("w{w}_atomai_elbo_per_epoch"), peer_w["elbo_per_epoch"].clone());
         // Held-out −ELBO of atomvae on windows it never saw (the peer reports none).
+        if !holdout {
+            continue;
+        }
         let mut held_model =
             Rvae::new_seeded(RvaeConfig { window: w, ..RvaeConfig::default() }, tch::Device::Cpu, 0).unwrap();
         let held_cfg = RvaeTrainConfig { holdout_fraction: 0.25, ..cfg.clone() };
@@ -105,8 +212,6 @@ fn main() {
             unit: "−ELBO".into(),
             value: last.holdout.unwrap().neg_elbo,
         });
-        notes.insert(format!("w{w}_atomvae_epochs"), serde_json::to_value(&report.epochs).unwrap());
-        notes.insert(format!("w{w}_atomai_elbo_per_epoch"), peer_w["elbo_per_epoch"].clone());
     }
     comparisons.push(Comparison {
         name: "peak_rss_mib".into(),

@@ -11,8 +11,15 @@
 //! averaged over windows. The rotation term penalises only the spread of q(γ|x),
 //! never its mean, so γ is free to take any value.
 
+mod config;
+mod loss;
 mod model;
+mod precision;
 mod train;
+
+pub use config::{EncoderKind, RvaeConfig, TrainingFlops};
+pub use loss::{gaussian_kl, rotation_kl, ElboTerms};
+pub use precision::{cpu_has_native_bf16, cpu_probe as precision_probe, Precision, ProbeResult};
 
 pub use model::{coordinate_grid, transform_grid, Decoder, Dense, Encoder};
 pub use train::{
@@ -21,46 +28,12 @@ pub use train::{
 };
 
 use ndarray::{Array2, Array3, Array4, ArrayView3};
-use serde::{Deserialize, Serialize};
+
 use tch::{nn, Kind, Tensor};
 
 use crate::store::StoredModel;
 
 pub const MODEL_KIND: &str = "rvae";
-
-/// Arithmetic of the decoder's per-pixel layers during training.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Precision {
-    /// bf16 on CPUs that multiply it natively (AMX / AVX-512 BF16), else f32.
-    #[default]
-    Auto,
-    Fp32,
-    /// bf16 activations and matrix products with f32 weights, loss and optimiser.
-    Bf16,
-}
-
-/// True when this CPU multiplies bf16 natively (Linux: from /proc/cpuinfo). The
-/// environment variable `ATOMVAE_NO_BF16` (any value) says no, for comparisons.
-pub fn cpu_has_native_bf16() -> bool {
-    if std::env::var_os("ATOMVAE_NO_BF16").is_some() {
-        return false;
-    }
-    std::fs::read_to_string("/proc/cpuinfo")
-        .map(|s| s.lines().any(|l| l.starts_with("flags") && (l.contains(" amx_bf16") || l.contains(" avx512_bf16"))))
-        .unwrap_or(false)
-}
-
-impl Precision {
-    pub fn kind_for(self, device: tch::Device) -> Kind {
-        match self {
-            Self::Fp32 => Kind::Float,
-            Self::Bf16 => Kind::BFloat16,
-            Self::Auto if device == tch::Device::Cpu && cpu_has_native_bf16() => Kind::BFloat16,
-            Self::Auto => Kind::Float,
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RvaeError {
@@ -70,114 +43,6 @@ pub enum RvaeError {
     BadModel(String),
     #[error("cancelled")]
     Cancelled,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum EncoderKind {
-    /// Fully connected layers with tanh (the paper's setting for probability maps).
-    #[default]
-    Mlp,
-    /// Two stride-2 convolutions (16, 32 filters) for raw windows.
-    Conv,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RvaeConfig {
-    /// Window edge (px).
-    pub window: usize,
-    /// Content latents k.
-    pub latent_dim: usize,
-    pub hidden: i64,
-    pub encoder: EncoderKind,
-    pub encoder_layers: usize,
-    /// Hidden 128×128 layers of the decoder after the coordinate+latent layer.
-    pub decoder_layers: usize,
-    /// Only the disc inscribed in the window is encoded and reconstructed: a turn
-    /// of the decoder's grid then never needs content from outside the window,
-    /// so a motif and the same motif turned are reconstructed equally well.
-    pub disc: bool,
-    /// Whether the angle γ is a latent; without it and without translation the
-    /// model is the paper's plain VAE baseline (same MLPs, no pose).
-    pub rotation: bool,
-    /// Prior width s_γ of the rotation (rad).
-    pub rotation_prior: f64,
-    /// Whether (dx, dy) are latents.
-    pub translation: bool,
-    /// Scale of the translation latents on the [−1, 1] grid.
-    pub translation_prior: f64,
-    /// Weights of the KL terms (content+translation, rotation); 1 = the ELBO.
-    pub kl_weight: f64,
-    pub rotation_kl_weight: f64,
-    /// How the weights were made, if recorded.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub training: Option<serde_json::Value>,
-}
-
-impl Default for RvaeConfig {
-    fn default() -> Self {
-        Self {
-            window: 32,
-            latent_dim: 2,
-            hidden: 128,
-            encoder: EncoderKind::Mlp,
-            encoder_layers: 2,
-            decoder_layers: 2,
-            disc: false,
-            rotation: true,
-            rotation_prior: 0.1,
-            translation: true,
-            translation_prior: 0.1,
-            kl_weight: 1.0,
-            rotation_kl_weight: 1.0,
-            training: None,
-        }
-    }
-}
-
-impl RvaeConfig {
-    /// Names of the latent columns: angle, dx, dy, z1 … zk.
-    pub fn latent_names(&self) -> Vec<String> {
-        let mut v = vec!["angle".to_string(), "dx".into(), "dy".into()];
-        v.extend((1..=self.latent_dim).map(|i| format!("z{i}")));
-        v
-    }
-}
-
-/// The terms of −ELBO averaged over windows.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct ElboTerms {
-    pub neg_elbo: f64,
-    pub reconstruction: f64,
-    pub kl_content: f64,
-    pub kl_translation: f64,
-    pub kl_rotation: f64,
-}
-
-impl ElboTerms {
-    /// Means from sums over `n` windows ([−ELBO, reconstruction, KL z, KL shift, KL rot]).
-    pub fn from_sums(sums: &[f64; 5], n: usize) -> Self {
-        let n = n.max(1) as f64;
-        Self {
-            neg_elbo: sums[0] / n,
-            reconstruction: sums[1] / n,
-            kl_content: sums[2] / n,
-            kl_translation: sums[3] / n,
-            kl_rotation: sums[4] / n,
-        }
-    }
-}
-
-/// KL(N(μ, σ²) ‖ N(0, 1)) summed over the columns: Σ (−log σ + ½σ² + ½μ² − ½).
-pub fn gaussian_kl(mean: &Tensor, logsd: &Tensor) -> Tensor {
-    (-logsd + (logsd * 2.0).exp() * 0.5 + mean.square() * 0.5 - 0.5).sum_dim_intlist(1, false, mean.kind())
-}
-
-/// KL of the rotation posterior against a prior of width `prior` centred on its own
-/// mean: −log σ_γ + log s_γ + σ_γ²/(2 s_γ²) − ½ (only the spread is penalised).
-pub fn rotation_kl(logsd: &Tensor, prior: f64) -> Tensor {
-    -logsd + prior.ln() + (logsd * 2.0).exp() / (2.0 * prior * prior) - 0.5
 }
 
 /// Per-window tensors of one forward pass.
@@ -234,10 +99,13 @@ impl Latents {
     }
 }
 
-fn to_array2(t: &Tensor) -> Array2<f32> {
-    let size = t.size();
-    let v = Vec::<f32>::try_from(t.to_device(tch::Device::Cpu).to_kind(Kind::Float).flatten(0, -1)).expect("f32");
-    Array2::from_shape_vec((size[0] as usize, size[1] as usize), v).expect("shape")
+/// A (rows, cols) tensor's values into a block of an array of the same shape.
+fn copy_into(t: &Tensor, out: &mut ndarray::ArrayViewMut2<f32>) {
+    let t = t.to_device(tch::Device::Cpu).to_kind(Kind::Float).contiguous();
+    let values = Vec::<f32>::try_from(t.view([-1])).expect("f32 values");
+    for (o, v) in out.iter_mut().zip(values) {
+        *o = v;
+    }
 }
 
 impl Rvae {
@@ -347,6 +215,13 @@ impl Rvae {
 
     /// Checks a window stack against the model and flattens it to (N, w·w).
     pub fn windows_tensor(&self, windows: ArrayView3<f32>) -> Result<Tensor, RvaeError> {
+        let (n, h, w) = self.check_windows(windows)?;
+        let data: Vec<f32> = windows.iter().copied().collect();
+        Ok(Tensor::from_slice(&data).view([n as i64, (h * w) as i64]).to_device(self.device))
+    }
+
+    /// Refuses windows of another size, none, or with a NaN or infinite pixel.
+    fn check_windows(&self, windows: ArrayView3<f32>) -> Result<(usize, usize, usize), RvaeError> {
         let (n, h, w) = windows.dim();
         if n == 0 {
             return Err(RvaeError::BadInput("no windows".into()));
@@ -357,11 +232,15 @@ impl Rvae {
                 self.config.window
             )));
         }
-        if let Some(k) = windows.iter().position(|v| !v.is_finite()) {
-            return Err(RvaeError::BadInput(format!("window {} has a NaN or infinite pixel", k / (h * w))));
+        let bad_window = match windows.as_slice() {
+            // Whole windows at a time, without early exit, so the test vectorises.
+            Some(flat) => flat.chunks(h * w).position(|c| !c.iter().fold(true, |ok, v| ok & v.is_finite())),
+            None => windows.iter().position(|v| !v.is_finite()).map(|k| k / (h * w)),
+        };
+        if let Some(k) = bad_window {
+            return Err(RvaeError::BadInput(format!("window {k} has a NaN or infinite pixel")));
         }
-        let data: Vec<f32> = windows.iter().copied().collect();
-        Ok(Tensor::from_slice(&data).view([n as i64, (h * w) as i64]).to_device(self.device))
+        Ok((n, h, w))
     }
 
     /// Splits a latent vector batch into (angle, shift, content).
@@ -464,29 +343,43 @@ impl Rvae {
 
     /// Posterior means and log-variances of every window (batched, no gradient).
     pub fn encode(&self, windows: ArrayView3<f32>) -> Result<Latents, RvaeError> {
-        let x = self.windows_tensor(windows)?;
-        Ok(self.encode_tensor(&x))
+        let (n, h, w) = self.check_windows(windows)?;
+        let standard = windows.as_standard_layout();
+        let flat = standard.as_slice().expect("a standard-layout array is contiguous");
+        // SAFETY: the tensor views the caller's memory (no copy) and is dropped
+        // before this function returns, while `standard` is alive; nothing writes to it.
+        let x = unsafe {
+            Tensor::from_blob(flat.as_ptr().cast(), &[n as i64, (h * w) as i64], &[], Kind::Float, tch::Device::Cpu)
+        };
+        Ok(self.encode_tensor(&x.to_device(self.device)))
     }
 
-    /// As [`Rvae::encode`], on (N, w·w) windows already on the model's device.
+    /// As [`Rvae::encode`], on (N, w·w) windows (copied to the model's device when
+    /// elsewhere). Whole blocks of windows per encoder pass; a disc model's mask is
+    /// folded into the first layer's weights instead of multiplied into every window.
     pub fn encode_tensor(&self, x: &Tensor) -> Latents {
-        let (mut means, mut logvars) = (Vec::new(), Vec::new());
+        const BLOCK: i64 = 4096;
+        let x = x.to_device(self.device);
+        let n = x.size()[0];
+        let cols = 3 + self.config.latent_dim;
+        let (mut mean, mut logvar) =
+            (Array2::<f32>::zeros((n as usize, cols)), Array2::<f32>::zeros((n as usize, cols)));
         tch::no_grad(|| {
-            let n = x.size()[0];
             let mut start = 0;
             while start < n {
-                let len = 2000.min(n - start);
-                let (m, ls) = self.encoder.forward(&self.masked(&x.narrow(0, start, len)), self.config.window as i64);
-                means.push(m);
-                logvars.push(ls * 2.0);
+                let len = BLOCK.min(n - start);
+                let (m, ls) = self.encoder.forward_masked(
+                    &x.narrow(0, start, len),
+                    self.config.window as i64,
+                    self.disc.as_ref(),
+                );
+                let rows = start as usize..(start + len) as usize;
+                copy_into(&m, &mut mean.slice_mut(ndarray::s![rows.clone(), ..]));
+                copy_into(&(ls * 2.0), &mut logvar.slice_mut(ndarray::s![rows, ..]));
                 start += len;
             }
         });
-        Latents {
-            mean: to_array2(&Tensor::cat(&means, 0)),
-            logvar: to_array2(&Tensor::cat(&logvars, 0)),
-            names: self.config.latent_names(),
-        }
+        Latents { mean, logvar, names: self.config.latent_names() }
     }
 
     /// Decodes latent vectors into windows (N, w, w). Rows hold either the content

@@ -71,6 +71,24 @@ impl Encoder {
         }
     }
 
+    /// As [`Encoder::forward`] on windows multiplied by `mask` (w·w values), with
+    /// the mask folded into the first layer's weights of an MLP (no masked copy).
+    pub fn forward_masked(&self, x: &Tensor, window: i64, mask: Option<&Tensor>) -> (Tensor, Tensor) {
+        match (self, mask) {
+            (_, None) => self.forward(x, window),
+            (Self::Mlp { layers, mean, logsd }, Some(mask)) if !layers.is_empty() => {
+                let first = &layers[0];
+                let ws = &first.ws * mask.to_kind(first.ws.kind()).view([1, -1]);
+                let mut h = x.linear(&ws, first.bs.as_ref()).tanh();
+                for l in &layers[1..] {
+                    h = l.forward(&h).tanh();
+                }
+                (mean.forward(&h), logsd.forward(&h))
+            }
+            (_, Some(mask)) => self.forward(&(x * mask.to_kind(x.kind())), window),
+        }
+    }
+
     /// (batch, w·w) windows → (mean, log σ), each (batch, 3 + k).
     pub fn forward(&self, x: &Tensor, window: i64) -> (Tensor, Tensor) {
         match self {

@@ -10,7 +10,7 @@ use ndarray::{s, Array2};
 
 use super::input::FrameStack;
 use super::models::StoredModel;
-use super::parts::{check_parts, copy_analysis, read_parts_map, store_parts_map, NewParts};
+use super::parts::{check_parts, compact_copy, copy_analysis, read_parts_map, store_parts_map, NewParts};
 use super::{check_hdf5_signature, hdf5_err, read_str_attr, write_str_attr, AtomicFile, StoreError};
 use crate::progress::Progress;
 
@@ -74,6 +74,18 @@ fn remove_downstream(file: &hdf5::File, step: &str) -> hdf5::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The paths a run of `step` replaces: its own results and record, and the results
+/// and records of every later step.
+fn replaced_by(step: &str) -> Vec<String> {
+    let Some(at) = STEP_OUTPUTS.iter().position(|(name, _)| *name == step) else {
+        return vec![format!("provenance/{step}")];
+    };
+    STEP_OUTPUTS[at..]
+        .iter()
+        .flat_map(|(name, outputs)| outputs.iter().map(|o| o.to_string()).chain([format!("provenance/{name}")]))
+        .collect()
 }
 
 /// Summary of a validated analysis file.
@@ -340,7 +352,9 @@ impl AnalysisFile {
         change: impl FnOnce(&hdf5::File, &mut NewParts) -> Result<(), E>,
     ) -> Result<(), E> {
         let atomic = AtomicFile::new(&self.path)?;
-        std::fs::copy(&self.path, atomic.temp_path()).map_err(|e| StoreError::io(&self.path, e))?;
+        // The copy leaves out what this step replaces and every later step's results,
+        // so no space of old results is carried from update to update.
+        compact_copy(&self.path, atomic.temp_path(), &replaced_by(&record.step))?;
         let mut parts = NewParts::new(&self.path);
         let linked = {
             let h5 = |e| hdf5_err(&self.path, e);

@@ -240,3 +240,95 @@ pub fn rename_analysis(from: &Path, to: &Path) -> Result<(), StoreError> {
     let _ = std::fs::remove_dir(folder_of(from).join(parts_folder_name(from)));
     Ok(())
 }
+
+/// Copies every attribute of `from` onto `to` (numbers and numeric arrays of any
+/// width, and strings, as atomvae writes them).
+fn copy_attributes(from: &hdf5::Location, to: &hdf5::Location) -> hdf5::Result<()> {
+    use hdf5::types::{FloatSize, IntSize, TypeDescriptor as T, VarLenAscii, VarLenUnicode};
+    for name in from.attr_names()? {
+        let attr = from.attr(&name)?;
+        let shape = attr.shape();
+        macro_rules! numbers {
+            ($ty:ty) => {{
+                let values: Vec<$ty> = attr.read_raw()?;
+                let new = to.new_attr::<$ty>().shape(shape.clone()).create(name.as_str())?;
+                new.write_raw(&values)?;
+            }};
+        }
+        match attr.dtype()?.to_descriptor()? {
+            T::VarLenUnicode => {
+                let v: VarLenUnicode = attr.read_scalar()?;
+                to.new_attr::<VarLenUnicode>().create(name.as_str())?.write_scalar(&v)?;
+            }
+            T::VarLenAscii => {
+                let v: VarLenAscii = attr.read_scalar()?;
+                to.new_attr::<VarLenAscii>().create(name.as_str())?.write_scalar(&v)?;
+            }
+            T::Float(FloatSize::U4) => numbers!(f32),
+            T::Float(_) => numbers!(f64),
+            T::Unsigned(IntSize::U1) | T::Boolean => numbers!(u8),
+            T::Unsigned(IntSize::U2) => numbers!(u16),
+            T::Unsigned(IntSize::U4) => numbers!(u32),
+            T::Unsigned(IntSize::U8) => numbers!(u64),
+            T::Integer(IntSize::U1) => numbers!(i8),
+            T::Integer(IntSize::U2) => numbers!(i16),
+            T::Integer(IntSize::U4) => numbers!(i32),
+            T::Integer(IntSize::U8) => numbers!(i64),
+            other => return Err(format!("cannot copy the attribute {name} of type {other}").into()),
+        }
+    }
+    Ok(())
+}
+
+fn copy_members(
+    from: &hdf5::Group,
+    to: &hdf5::Group,
+    prefix: &str,
+    skip: &[String],
+    parts: &BTreeMap<String, String>,
+) -> hdf5::Result<()> {
+    for name in from.member_names()? {
+        let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+        if skip.contains(&path) {
+            continue;
+        }
+        if let Some(relative) = parts.get(&path) {
+            // A large array: the link is copied, never the data.
+            to.link_external(relative, &format!("/{path}"), &name)?;
+        } else if skip.iter().any(|s| s.starts_with(&format!("{path}/"))) {
+            let (inner_from, inner_to) = (from.group(&name)?, to.create_group(&name)?);
+            copy_attributes(&inner_from, &inner_to)?;
+            copy_members(&inner_from, &inner_to, &path, skip, parts)?;
+        } else {
+            let c_name = std::ffi::CString::new(name.as_str()).map_err(|e| hdf5::Error::from(e.to_string()))?;
+            let status = hdf5::sync::sync(|| unsafe {
+                hdf5_sys::h5o::H5Ocopy(
+                    from.id(),
+                    c_name.as_ptr(),
+                    to.id(),
+                    c_name.as_ptr(),
+                    hdf5_sys::h5p::H5P_DEFAULT,
+                    hdf5_sys::h5p::H5P_DEFAULT,
+                )
+            });
+            if status < 0 {
+                return Err(format!("cannot copy /{path}").into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes a new file `to` holding what the analysis file `from` holds except the
+/// objects at `skip` (paths without the leading "/"), object by object: the copy
+/// has no space left over from replaced results (HDF5 does not give such space
+/// back within a file), and links to part files stay links.
+pub(crate) fn compact_copy(from: &Path, to: &Path, skip: &[String]) -> Result<(), StoreError> {
+    let h5 = |e| StoreError::hdf5(from, e);
+    let source = hdf5::File::open(from).map_err(h5)?;
+    let target = hdf5::File::create(to).map_err(h5)?;
+    copy_attributes(&source, &target).map_err(h5)?;
+    copy_members(&source, &target, "", skip, &read_parts_map(&source)).map_err(h5)?;
+    target.close().map_err(h5)?;
+    Ok(())
+}
