@@ -369,3 +369,50 @@ fn window_sets_larger_than_memory_are_streamed_in_blocks_and_still_train() {
     assert!(s_last < 0.8 * first.train.neg_elbo, "streamed training learns: {} → {s_last}", first.train.neg_elbo);
     assert!((s_last - r_last).abs() < 0.1 * r_last, "streamed {s_last:.3} vs resident {r_last:.3}");
 }
+
+/// The encoder's fast path (caller's memory without a copy, a disc model's mask
+/// folded into the first layer) gives what the plain network computes on masked
+/// windows, for any memory order of the input.
+#[test]
+fn fast_encoding_equals_the_plain_network_on_masked_windows() {
+    let w = 12;
+    let windows = l_motifs(w, &[0.0, 0.7, 1.9, 2.8, 4.0], &[(0.0, 0.0); 5]);
+    let model = Rvae::new_seeded(RvaeConfig { window: w, disc: true, hidden: 32, ..RvaeConfig::default() }, cpu(), 3)
+        .unwrap();
+    let fast = model.encode(windows.view()).unwrap();
+    // The inscribed disc (radius (w − 1)/2 px around the centre), by hand.
+    let c = (w as f64 - 1.0) / 2.0;
+    let mut masked = windows.clone();
+    for ((_, y, x), v) in masked.indexed_iter_mut() {
+        if ((y as f64 - c).powi(2) + (x as f64 - c).powi(2)).sqrt() > c {
+            *v = 0.0;
+        }
+    }
+    let x = tch::Tensor::from_slice(masked.as_slice().unwrap()).view([5, (w * w) as i64]);
+    let (mean, _) = tch::no_grad(|| model.encoder().forward(&x, w as i64));
+    let plain = Vec::<f32>::try_from(mean.view([-1])).unwrap();
+    for (a, b) in fast.mean.iter().zip(&plain) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+    // Fortran order (a transposed copy viewed back): same numbers.
+    let mut fortran = Array3::<f32>::zeros((w, w, 5));
+    fortran.assign(&windows.view().permuted_axes([2, 1, 0]));
+    let other = model.encode(fortran.view().permuted_axes([2, 1, 0])).unwrap();
+    assert_eq!(other.mean, fast.mean);
+}
+
+/// `--precision auto` on a CPU takes the faster arithmetic as timed on this machine
+/// (f32 unless bf16 wins by 15 %).
+#[test]
+fn automatic_precision_follows_the_timed_probe() {
+    let probe = atomvae::rvae::precision_probe();
+    let auto = atomvae::rvae::Precision::Auto.kind_for(cpu());
+    assert_eq!(auto, probe.choice);
+    match probe.bf16_seconds {
+        Some(b) => {
+            assert!(probe.f32_seconds > 0.0 && b > 0.0);
+            assert_eq!(probe.choice == tch::Kind::BFloat16, probe.f32_seconds > 1.15 * b, "{probe:?}");
+        }
+        None => assert_eq!(probe.choice, tch::Kind::Float),
+    }
+}

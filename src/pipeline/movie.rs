@@ -231,7 +231,7 @@ pub fn run_step(
         Step::Atoms => find_atoms_file(file, &settings.atoms, progress).map(drop),
         Step::Subimages => cut_windows_file(file, &settings.windows, progress).map(drop),
         Step::TrainRvae => train_rvae_file(file, &settings.rvae, &settings.training, device, progress).map(drop),
-        Step::Encode => encode_file(file, device).map(drop),
+        Step::Encode => encode_file(file, device, progress).map(drop),
         Step::Analysis => analyse_latents_file(file, &settings.analysis, device, progress).map(drop),
     }
 }

@@ -137,6 +137,11 @@ impl Rvae {
         &self.config
     }
 
+    /// The encoder network (for checks against the fast paths of [`Self::encode`]).
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+
     /// Renumbers the content latents so that z1 is the one whose posterior means
     /// vary most over `x` (n, w·w), z2 the next, …: the model computes the same
     /// function, but "z1" names its most used content latent (as the paper reads
