@@ -133,7 +133,7 @@ fn run(command: Command, cancel: &CancelFlag) -> Result<()> {
         Command::Atoms(a) => pipeline_steps::atoms(&a, &cancel),
         Command::Subimages(a) => pipeline_steps::subimages(&a, &cancel),
         Command::TrainRvae(a) => train_rvae::train_rvae(&a, &cancel),
-        Command::Encode(a) => pipeline_steps::encode(&a),
+        Command::Encode(a) => pipeline_steps::encode(&a, &cancel),
         Command::Report(a) => analyze::report(&a, &cancel),
         Command::TrainSegmenter(a) => segmenter::train(&a, &cancel),
         Command::EvaluateSegmenter(a) => segmenter::evaluate(&a),

@@ -172,9 +172,10 @@ pub fn subimages(args: &SubimagesArgs, cancel: &CancelFlag) -> Result<()> {
     Ok(())
 }
 
-pub fn encode(args: &StepArgs) -> Result<()> {
+pub fn encode(args: &StepArgs, cancel: &CancelFlag) -> Result<()> {
     let mut file = AnalysisFile::open(&args.file)?;
-    let latents = atomvae::pipeline::encode_file(&mut file, args.common.device.resolve()?)?;
+    let device = args.common.device.resolve()?;
+    let latents = atomvae::pipeline::encode_file(&mut file, device, &mut BarProgress::new(cancel))?;
     log::info!("encoded {} windows into {}", latents.mean.nrows(), latents.names.join(", "));
     Ok(())
 }
