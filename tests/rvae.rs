@@ -377,8 +377,8 @@ fn window_sets_larger_than_memory_are_streamed_in_blocks_and_still_train() {
 fn fast_encoding_equals_the_plain_network_on_masked_windows() {
     let w = 12;
     let windows = l_motifs(w, &[0.0, 0.7, 1.9, 2.8, 4.0], &[(0.0, 0.0); 5]);
-    let model = Rvae::new_seeded(RvaeConfig { window: w, disc: true, hidden: 32, ..RvaeConfig::default() }, cpu(), 3)
-        .unwrap();
+    let model =
+        Rvae::new_seeded(RvaeConfig { window: w, disc: true, hidden: 32, ..RvaeConfig::default() }, cpu(), 3).unwrap();
     let fast = model.encode(windows.view()).unwrap();
     // The inscribed disc (radius (w − 1)/2 px around the centre), by hand.
     let c = (w as f64 - 1.0) / 2.0;

@@ -37,11 +37,11 @@ mod segment;
 mod windows;
 
 pub use atoms::find_atoms_file;
-pub use rvae::{encode_file, train_rvae_file};
-pub use segment::segment_file;
-pub use windows::{cut_windows_file, StoredWindows, WindowsWritten};
 pub use latents::{analyse_latents_file, read_sample_windows};
 pub use movie::{
     analyze_movie, import_frames, import_movie, load_segmenter, run_step, simulate_movie, AnalyzeSettings, Step,
     PRESETS,
 };
+pub use rvae::{encode_file, train_rvae_file};
+pub use segment::segment_file;
+pub use windows::{cut_windows_file, StoredWindows, WindowsWritten};
