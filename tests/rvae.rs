@@ -377,8 +377,9 @@ fn window_sets_larger_than_memory_are_streamed_in_blocks_and_still_train() {
 fn fast_encoding_equals_the_plain_network_on_masked_windows() {
     let w = 12;
     let windows = l_motifs(w, &[0.0, 0.7, 1.9, 2.8, 4.0], &[(0.0, 0.0); 5]);
-    let model =
+    let mut model =
         Rvae::new_seeded(RvaeConfig { window: w, disc: true, hidden: 32, ..RvaeConfig::default() }, cpu(), 3).unwrap();
+    model.set_encode_precision(atomvae::rvae::Precision::Fp32);
     let fast = model.encode(windows.view()).unwrap();
     // The inscribed disc (radius (w − 1)/2 px around the centre), by hand.
     let c = (w as f64 - 1.0) / 2.0;
@@ -399,6 +400,15 @@ fn fast_encoding_equals_the_plain_network_on_masked_windows() {
     fortran.assign(&windows.view().permuted_axes([2, 1, 0]));
     let other = model.encode(fortran.view().permuted_axes([2, 1, 0])).unwrap();
     assert_eq!(other.mean, fast.mean);
+    // bf16 arithmetic: the same latents to well within their spread.
+    model.set_encode_precision(atomvae::rvae::Precision::Bf16);
+    let low = model.encode(windows.view()).unwrap();
+    for col in 0..fast.mean.ncols() {
+        let (a, b) = (fast.mean.column(col), low.mean.column(col));
+        let spread = a.std(0.0).max(1e-3);
+        let worst = a.iter().zip(b.iter()).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 0.05 * spread, "column {col}: {worst} vs spread {spread}");
+    }
 }
 
 /// `--precision auto` on a CPU takes the faster arithmetic as timed on this machine

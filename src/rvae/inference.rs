@@ -4,7 +4,7 @@
 use ndarray::{Array2, Array3, Array4, ArrayView3};
 use tch::{Kind, Tensor};
 
-use super::{transform_grid, Rvae, RvaeError};
+use super::{transform_grid, InferenceWeights, Rvae, RvaeError};
 
 /// Encodings of windows: (N, 3 + k) means and log-variances, columns as `names`.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +37,33 @@ impl Latents {
     }
 }
 
+/// Windows per encoder pass: big enough that per-call overheads vanish, small
+/// enough that a block (8 MB of 32² windows) is still in cache when multiplied.
+const BLOCK: usize = 2048;
+
+/// The latents being filled block by block.
+struct LatentRows {
+    mean: Array2<f32>,
+    logvar: Array2<f32>,
+}
+
+impl LatentRows {
+    fn new(n: usize, model: &Rvae) -> Self {
+        let cols = 3 + model.config.latent_dim;
+        Self { mean: Array2::zeros((n, cols)), logvar: Array2::zeros((n, cols)) }
+    }
+
+    fn put(&mut self, start: usize, (mean, logvar): (Tensor, Tensor)) {
+        let rows = start..start + mean.size()[0] as usize;
+        copy_into(&mean, &mut self.mean.slice_mut(ndarray::s![rows.clone(), ..]));
+        copy_into(&logvar, &mut self.logvar.slice_mut(ndarray::s![rows, ..]));
+    }
+
+    fn finish(self, model: &Rvae) -> Latents {
+        Latents { mean: self.mean, logvar: self.logvar, names: model.config.latent_names() }
+    }
+}
+
 /// A (rows, cols) tensor's values into a block of an array of the same shape.
 fn copy_into(t: &Tensor, out: &mut ndarray::ArrayViewMut2<f32>) {
     let t = t.to_device(tch::Device::Cpu).to_kind(Kind::Float).contiguous();
@@ -48,44 +75,63 @@ fn copy_into(t: &Tensor, out: &mut ndarray::ArrayViewMut2<f32>) {
 
 impl Rvae {
     /// Posterior means and log-variances of every window (batched, no gradient).
+    ///
+    /// On a CPU the windows are read where they are (no copy), a block at a time
+    /// (checked for NaN and infinite pixels just before use, while in cache), and
+    /// multiplied in the model's encoding arithmetic ([`Rvae::set_encode_precision`]).
     pub fn encode(&self, windows: ArrayView3<f32>) -> Result<Latents, RvaeError> {
-        let (n, h, w) = self.check_windows(windows)?;
+        let (n, h, w) = self.check_shape(windows)?;
         let standard = windows.as_standard_layout();
         let flat = standard.as_slice().expect("a standard-layout array is contiguous");
-        // SAFETY: the tensor views the caller's memory (no copy) and is dropped
-        // before this function returns, while `standard` is alive; nothing writes to it.
-        let x = unsafe {
-            Tensor::from_blob(flat.as_ptr().cast(), &[n as i64, (h * w) as i64], &[], Kind::Float, tch::Device::Cpu)
-        };
-        Ok(self.encode_tensor(&x.to_device(self.device)))
+        let pixels = h * w;
+        let mut out = LatentRows::new(n, self);
+        let weights = self.inference_weights();
+        for start in (0..n).step_by(BLOCK) {
+            let len = BLOCK.min(n - start);
+            let block = &flat[start * pixels..(start + len) * pixels];
+            if let Some(k) = block.chunks(pixels).position(|c| !c.iter().fold(true, |ok, v| ok & v.is_finite())) {
+                return Err(RvaeError::BadInput(format!("window {} has a NaN or infinite pixel", start + k)));
+            }
+            // SAFETY: the tensor views `block` (no copy) and is dropped at the end of
+            // this iteration, while `standard` is alive; nothing writes to it.
+            let x = unsafe {
+                Tensor::from_blob(
+                    block.as_ptr().cast(),
+                    &[len as i64, pixels as i64],
+                    &[],
+                    Kind::Float,
+                    tch::Device::Cpu,
+                )
+            };
+            out.put(start, self.encode_block(&x.to_device(self.device), weights.as_ref()));
+        }
+        Ok(out.finish(self))
     }
 
-    /// As [`Rvae::encode`], on (N, w·w) windows (copied to the model's device when
-    /// elsewhere). Whole blocks of windows per encoder pass; a disc model's mask is
-    /// folded into the first layer's weights instead of multiplied into every window.
+    /// As [`Rvae::encode`], on (N, w·w) windows already in a tensor (moved to the
+    /// model's device when elsewhere); the values are not checked.
     pub fn encode_tensor(&self, x: &Tensor) -> Latents {
-        const BLOCK: i64 = 4096;
         let x = x.to_device(self.device);
-        let n = x.size()[0];
-        let cols = 3 + self.config.latent_dim;
-        let (mut mean, mut logvar) =
-            (Array2::<f32>::zeros((n as usize, cols)), Array2::<f32>::zeros((n as usize, cols)));
+        let n = x.size()[0] as usize;
+        let mut out = LatentRows::new(n, self);
+        let weights = self.inference_weights();
+        for start in (0..n).step_by(BLOCK) {
+            let len = BLOCK.min(n - start);
+            out.put(start, self.encode_block(&x.narrow(0, start as i64, len as i64), weights.as_ref()));
+        }
+        out.finish(self)
+    }
+
+    fn inference_weights(&self) -> Option<InferenceWeights> {
+        tch::no_grad(|| self.encoder.inference_weights(self.disc.as_ref(), self.encode_kind))
+    }
+
+    /// One block through the encoder: posterior means and log-variances.
+    fn encode_block(&self, x: &Tensor, weights: Option<&InferenceWeights>) -> (Tensor, Tensor) {
         tch::no_grad(|| {
-            let mut start = 0;
-            while start < n {
-                let len = BLOCK.min(n - start);
-                let (m, ls) = self.encoder.forward_masked(
-                    &x.narrow(0, start, len),
-                    self.config.window as i64,
-                    self.disc.as_ref(),
-                );
-                let rows = start as usize..(start + len) as usize;
-                copy_into(&m, &mut mean.slice_mut(ndarray::s![rows.clone(), ..]));
-                copy_into(&(ls * 2.0), &mut logvar.slice_mut(ndarray::s![rows, ..]));
-                start += len;
-            }
-        });
-        Latents { mean, logvar, names: self.config.latent_names() }
+            let (mean, logsd) = self.encoder.forward_fast(x, self.config.window as i64, self.disc.as_ref(), weights);
+            (mean, logsd * 2.0)
+        })
     }
 
     /// Decodes latent vectors into windows (N, w, w). Rows hold either the content

@@ -32,6 +32,16 @@ impl Module for Dense {
     }
 }
 
+/// An MLP encoder's weights cast and arranged for fast inference
+/// ([`Encoder::inference_weights`]).
+#[derive(Debug)]
+pub struct InferenceWeights {
+    layers: Vec<(Tensor, Option<Tensor>)>,
+    heads: Tensor,
+    heads_bias: Tensor,
+    kind: Kind,
+}
+
 #[derive(Debug)]
 pub enum Encoder {
     Mlp { layers: Vec<Dense>, mean: Dense, logsd: Dense },
@@ -71,21 +81,53 @@ impl Encoder {
         }
     }
 
-    /// As [`Encoder::forward`] on windows multiplied by `mask` (w·w values), with
-    /// the mask folded into the first layer's weights of an MLP (no masked copy).
-    pub fn forward_masked(&self, x: &Tensor, window: i64, mask: Option<&Tensor>) -> (Tensor, Tensor) {
-        match (self, mask) {
-            (_, None) => self.forward(x, window),
-            (Self::Mlp { layers, mean, logsd }, Some(mask)) if !layers.is_empty() => {
-                let first = &layers[0];
-                let ws = &first.ws * mask.to_kind(first.ws.kind()).view([1, -1]);
-                let mut h = x.linear(&ws, first.bs.as_ref()).tanh();
-                for l in &layers[1..] {
-                    h = l.forward(&h).tanh();
+    /// The weights of an MLP encoder prepared for inference in `kind` (f32 or
+    /// bf16): `mask` (w·w values, a disc model's) folded into the first layer, so
+    /// windows are never multiplied by it, and the mean and log σ heads stacked
+    /// into one product. `None` for a conv encoder.
+    pub fn inference_weights(&self, mask: Option<&Tensor>, kind: Kind) -> Option<InferenceWeights> {
+        let Self::Mlp { layers, mean, logsd } = self else { return None };
+        let cast = |ws: Tensor, bs: Option<&Tensor>| (ws.to_kind(kind), bs.map(|b| b.to_kind(kind)));
+        let layers = layers
+            .iter()
+            .enumerate()
+            .map(|(i, d)| match (i, mask) {
+                (0, Some(m)) => cast(&d.ws * m.to_kind(d.ws.kind()).view([1, -1]), d.bs.as_ref()),
+                _ => cast(d.ws.shallow_clone(), d.bs.as_ref()),
+            })
+            .collect();
+        let bias = |d: &Dense| {
+            d.bs.as_ref().map(|b| b.shallow_clone()).unwrap_or_else(|| d.ws.zeros_like().narrow(1, 0, 1).squeeze_dim(1))
+        };
+        let heads = Tensor::cat(&[&mean.ws, &logsd.ws], 0);
+        let heads_bias = Tensor::cat(&[bias(mean), bias(logsd)], 0);
+        Some(InferenceWeights { layers, heads, heads_bias, kind })
+    }
+
+    /// As [`Encoder::forward`] on windows multiplied by `mask` (w·w values), for
+    /// inference with prepared `weights` (f32 outputs); without them (a conv
+    /// encoder) the windows are masked and passed through [`Encoder::forward`].
+    pub fn forward_fast(
+        &self,
+        x: &Tensor,
+        window: i64,
+        mask: Option<&Tensor>,
+        weights: Option<&InferenceWeights>,
+    ) -> (Tensor, Tensor) {
+        match weights {
+            Some(iw) => {
+                let mut h = x.to_kind(iw.kind);
+                for (ws, bs) in &iw.layers {
+                    h = h.linear(ws, bs.as_ref()).tanh();
                 }
-                (mean.forward(&h), logsd.forward(&h))
+                let out = h.to_kind(Kind::Float).linear(&iw.heads, Some(&iw.heads_bias));
+                let half = iw.heads.size()[0] / 2;
+                (out.narrow(1, 0, half), out.narrow(1, half, half))
             }
-            (_, Some(mask)) => self.forward(&(x * mask.to_kind(x.kind())), window),
+            None => match mask {
+                Some(m) => self.forward(&(x * m.to_kind(x.kind())), window),
+                None => self.forward(x, window),
+            },
         }
     }
 
