@@ -157,6 +157,24 @@ fn resample<T: Copy>(data: ArrayView2<T>, (pw, ph): (u32, u32), mut pixel: impl 
     buf
 }
 
+/// Tick labels with as many decimals as the tick spacing needs, the same for every
+/// tick of an axis ("0.10", "0.12", not "0.1", "0.12"; never "-0.0"). plotters puts
+/// about `ticks` ticks on an axis spanning `lo..hi`.
+pub fn tick_labels(lo: f64, hi: f64, ticks: usize) -> impl Fn(&f64) -> String {
+    let raw = ((hi - lo).abs() / ticks.max(1) as f64).max(f64::MIN_POSITIVE);
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * magnitude).find(|s| *s >= raw).unwrap_or(raw);
+    let decimals = (-step.log10().floor()).max(0.0) as usize;
+    move |v: &f64| {
+        let text = format!("{v:.decimals$}");
+        if text.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
+            text.trim_start_matches('-').to_string()
+        } else {
+            text
+        }
+    }
+}
+
 type ImageChart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 /// Axes with the origin at the top left, as images are shown.
@@ -171,9 +189,12 @@ fn image_axes<'a, 'b>(
         .y_label_area_size(60)
         .build_cartesian_2d(panel.x.0..panel.x.1, panel.y.1..panel.y.0)
         .map_err(d)?;
+    let (x_ticks, y_ticks) = (tick_labels(panel.x.0, panel.x.1, 10), tick_labels(panel.y.0, panel.y.1, 10));
     chart
         .configure_mesh()
         .disable_mesh()
+        .x_label_formatter(&x_ticks)
+        .y_label_formatter(&y_ticks)
         .x_desc(&panel.x_label)
         .y_desc(&panel.y_label)
         .label_style((FONT, 14))
@@ -253,14 +274,16 @@ fn colour_bar(
     let mut chart = ChartBuilder::on(area)
         .margin_top(45)
         .margin_bottom(57)
-        .margin_right(4)
+        .margin_right(12)
         .y_label_area_size(85)
         .build_cartesian_2d(0.0..1.0, lo..hi)
         .map_err(d)?;
+    let ticks = tick_labels(lo, hi, 10);
     chart
         .configure_mesh()
         .disable_mesh()
         .disable_x_axis()
+        .y_label_formatter(&ticks)
         .y_desc(label)
         .label_style((FONT, 13))
         .axis_desc_style((FONT, 14))
@@ -323,8 +346,11 @@ pub fn line_panel(
         .y_label_area_size(80)
         .build_cartesian_2d(x_lo..x_hi, (y_lo - pad)..(y_hi + pad))
         .map_err(d)?;
+    let (x_ticks, y_ticks) = (tick_labels(x_lo, x_hi, 10), tick_labels(y_lo - pad, y_hi + pad, 10));
     chart
         .configure_mesh()
+        .x_label_formatter(&x_ticks)
+        .y_label_formatter(&y_ticks)
         .x_desc(x_label)
         .y_desc(y_label)
         .label_style((FONT, 14))
@@ -351,4 +377,21 @@ pub fn line_panel(
             .map_err(d)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tick_tests {
+    use super::tick_labels;
+
+    #[test]
+    fn every_tick_of_an_axis_has_the_decimals_its_spacing_needs() {
+        let angle = tick_labels(-0.03, 0.15, 10);
+        assert_eq!([angle(&0.1), angle(&0.12), angle(&-0.0), angle(&-0.02)], ["0.10", "0.12", "0.00", "-0.02"]);
+        let counts = tick_labels(0.0, 40.0, 10);
+        assert_eq!([counts(&35.0), counts(&0.0)], ["35", "0"]);
+        let frames = tick_labels(0.0, 3.0, 10);
+        assert_eq!([frames(&1.5), frames(&2.0)], ["1.5", "2.0"]);
+        let tiny = tick_labels(0.0, 0.0, 10);
+        assert!(!tiny(&0.0).is_empty());
+    }
 }

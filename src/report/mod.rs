@@ -240,8 +240,11 @@ fn dynamics_figure(path: &Path, a: &StoredAnalysis) -> Result<(), ReportError> {
             .y_label_area_size(70)
             .build_cartesian_2d(lo..hi, 0.0..top)
             .map_err(d)?;
+        let (x_ticks, y_ticks) = (draw::tick_labels(lo, hi, 10), draw::tick_labels(0.0, top, 10));
         chart
             .configure_mesh()
+            .x_label_formatter(&x_ticks)
+            .y_label_formatter(&y_ticks)
             .x_desc(format!("{} ({unit})", a.names[c]))
             .y_desc("atoms")
             .label_style((FONT, 14))
