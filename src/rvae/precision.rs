@@ -59,14 +59,90 @@ pub struct ProbeResult {
 /// bf16 must win by this factor: a tie goes to f32, the reference arithmetic.
 const BF16_MARGIN: f64 = 1.15;
 
-/// The timed probe, run once per process (~0.2 s) on the threads libtorch uses then.
+/// The timed probe (~0.3 s), run once per CPU model and thread count: its result
+/// is kept in the user's cache folder (`$XDG_CACHE_HOME/atomvae/precision.json`,
+/// else `~/.cache/atomvae/`), so that every process on a machine (e.g. the workers
+/// of a Dask cluster) encodes and trains in the same arithmetic.
 pub fn cpu_probe() -> ProbeResult {
     static RESULT: OnceLock<ProbeResult> = OnceLock::new();
     *RESULT.get_or_init(|| {
-        let f32_only = |f32_seconds| ProbeResult { f32_seconds, bf16_seconds: None, choice: Kind::Float };
         if !cpu_has_native_bf16() {
-            return f32_only(f64::NAN);
+            return ProbeResult { f32_seconds: f64::NAN, bf16_seconds: None, choice: Kind::Float };
         }
+        let key = format!(
+            "{} | {} threads | atomvae {} | libtorch {TORCH_VERSION}",
+            cpu_model(),
+            tch::get_num_threads(),
+            crate::VERSION
+        );
+        let cache = cache_file();
+        let mut known: serde_json::Map<String, serde_json::Value> = cache
+            .as_ref()
+            .and_then(|p| std::fs::read(p).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        if let Some(found) = known.get(&key).and_then(from_json) {
+            return found;
+        }
+        let result = time_probe();
+        if let Some(path) = cache {
+            known.insert(key, to_json(&result));
+            let text = serde_json::to_vec_pretty(&known).expect("json");
+            // Written whole under a temporary name, then renamed: readers never see half.
+            let temp = path.with_extension(format!("tmp-{}", std::process::id()));
+            let _ = std::fs::create_dir_all(path.parent().unwrap_or(std::path::Path::new(".")));
+            if std::fs::write(&temp, text).is_ok() {
+                let _ = std::fs::rename(&temp, &path);
+            }
+        }
+        result
+    })
+}
+
+/// The libtorch the project builds against (scripts/setup.sh pins torch 2.13.0).
+const TORCH_VERSION: &str = "2.13";
+
+fn cache_file() -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))?;
+    Some(base.join("atomvae").join("precision.json"))
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn to_json(r: &ProbeResult) -> serde_json::Value {
+    serde_json::json!({
+        "f32_ms": r.f32_seconds * 1e3,
+        "bf16_ms": r.bf16_seconds.map(|b| b * 1e3),
+        "choice": if r.choice == Kind::BFloat16 { "bf16" } else { "fp32" },
+    })
+}
+
+fn from_json(v: &serde_json::Value) -> Option<ProbeResult> {
+    let choice = match v.get("choice")?.as_str()? {
+        "bf16" => Kind::BFloat16,
+        "fp32" => Kind::Float,
+        _ => return None,
+    };
+    Some(ProbeResult {
+        f32_seconds: v.get("f32_ms")?.as_f64()? / 1e3,
+        bf16_seconds: v.get("bf16_ms").and_then(|b| b.as_f64()).map(|b| b / 1e3),
+        choice,
+    })
+}
+
+fn time_probe() -> ProbeResult {
+    {
         let (mut best_f32, mut best_bf16) = (Duration::MAX, Duration::MAX);
         // Alternating repeats, best of each: a burst of load hits both alike.
         for _ in 0..4 {
@@ -77,7 +153,7 @@ pub fn cpu_probe() -> ProbeResult {
         let choice = if f > BF16_MARGIN * b { Kind::BFloat16 } else { Kind::Float };
         log::info!("precision probe: f32 {:.1} ms, bf16 {:.1} ms per decoder step → {choice:?}", f * 1e3, b * 1e3);
         ProbeResult { f32_seconds: f, bf16_seconds: Some(b), choice }
-    })
+    }
 }
 
 /// One forward and backward pass of two 128-wide per-pixel layers on 32 windows of

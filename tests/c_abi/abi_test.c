@@ -314,6 +314,25 @@ int main(int argc, char **argv) {
     CHECK(memcmp(read_back, frame, bytes) == 0);
     free(read_back);
     CHECK(atomvae_analysis_read(session, "/nothing", NULL, 0, &bytes) == ATOMVAE_STATUS_IO);
+    /* A copy with its part files, then an attempt moved over it. */
+    char copy_path[4200], moved_path[4200];
+    snprintf(copy_path, sizeof copy_path, "%s/copy.h5", dir);
+    snprintf(moved_path, sizeof moved_path, "%s/moved.h5", dir);
+    AtomvaeAnalysis_t *copy = NULL;
+    CHECK(atomvae_analysis_copy(session, copy_path, &copy) == ATOMVAE_STATUS_OK && copy != NULL);
+    CHECK(atomvae_analysis_copy(NULL, copy_path, &copy) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    size_t copied_atoms = 0, session_atoms = 0;
+    CHECK(atomvae_analysis_atoms(copy, NULL, 0, &copied_atoms) == ATOMVAE_STATUS_BUFFER_TOO_SMALL);
+    CHECK(atomvae_analysis_atoms(session, NULL, 0, &session_atoms) == ATOMVAE_STATUS_BUFFER_TOO_SMALL);
+    CHECK(copied_atoms == session_atoms && copied_atoms > 0);
+    atomvae_analysis_free(copy);
+    CHECK(atomvae_analysis_rename(copy_path, moved_path) == ATOMVAE_STATUS_OK);
+    CHECK(atomvae_analysis_rename(copy_path, moved_path) == ATOMVAE_STATUS_IO);
+    CHECK(atomvae_analysis_rename(NULL, moved_path) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    AtomvaeAnalysis_t *moved = NULL;
+    CHECK(atomvae_analysis_open(moved_path, &moved) == ATOMVAE_STATUS_OK);
+    CHECK(atomvae_analysis_read(moved, "/frames", NULL, 0, &bytes) == ATOMVAE_STATUS_BUFFER_TOO_SMALL && bytes == sizeof(float) * H * W);
+    atomvae_analysis_free(moved);
     atomvae_analysis_free(session);
     atomvae_segmenter_free(seg2);
 
