@@ -163,7 +163,8 @@ fn resample<T: Copy>(data: ArrayView2<T>, (pw, ph): (u32, u32), mut pixel: impl 
 pub fn tick_labels(lo: f64, hi: f64, ticks: usize) -> impl Fn(&f64) -> String {
     let raw = ((hi - lo).abs() / ticks.max(1) as f64).max(f64::MIN_POSITIVE);
     let magnitude = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * magnitude).find(|s| *s >= raw).unwrap_or(raw);
+    // The finest spacing plotters may choose (it can put a few more ticks than asked).
+    let step = [5.0, 2.0, 1.0].into_iter().map(|m| m * magnitude).find(|s| *s <= raw).unwrap_or(magnitude);
     let decimals = (-step.log10().floor()).max(0.0) as usize;
     move |v: &f64| {
         let text = format!("{v:.decimals$}");
@@ -391,6 +392,8 @@ mod tick_tests {
         assert_eq!([counts(&35.0), counts(&0.0)], ["35", "0"]);
         let frames = tick_labels(0.0, 3.0, 10);
         assert_eq!([frames(&1.5), frames(&2.0)], ["1.5", "2.0"]);
+        let nanometres = tick_labels(0.0, 5.1, 10);
+        assert_eq!([nanometres(&0.5), nanometres(&4.5)], ["0.5", "4.5"]);
         let tiny = tick_labels(0.0, 0.0, 10);
         assert!(!tiny(&0.0).is_empty());
     }
