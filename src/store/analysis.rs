@@ -195,9 +195,7 @@ impl AnalysisFile {
             file.close().map_err(h5)?;
             linked
         };
-        parts.sync()?;
-        atomic.commit()?;
-        parts.keep(&linked);
+        parts.publish(atomic, &linked)?;
         Self::open(path)
     }
 
@@ -374,9 +372,7 @@ impl AnalysisFile {
             file.close().map_err(h5)?;
             linked
         };
-        parts.sync()?;
-        atomic.commit()?;
-        parts.keep(&linked);
+        parts.publish(atomic, &linked)?;
         *self = Self::open(&self.path)?;
         Ok(())
     }

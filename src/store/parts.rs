@@ -97,7 +97,7 @@ impl NewParts {
 
     /// Flushes every new part file to disk (before the analysis file that links to
     /// them is renamed into place).
-    pub fn sync(&self) -> Result<(), StoreError> {
+    fn sync(&self) -> Result<(), StoreError> {
         for path in self.made.values() {
             let f = std::fs::File::open(path).map_err(|e| StoreError::io(path, e))?;
             f.sync_all().map_err(|e| StoreError::io(path, e))?;
@@ -105,10 +105,20 @@ impl NewParts {
         Ok(())
     }
 
+    /// Makes the new parts durable, moves the analysis file that links to them
+    /// (`atomic`, whose parts map is `linked`) into place, then deletes the part
+    /// files it no longer links to.
+    pub fn publish(self, atomic: super::AtomicFile, linked: &BTreeMap<String, String>) -> Result<(), StoreError> {
+        self.sync()?;
+        atomic.commit()?;
+        self.keep(linked);
+        Ok(())
+    }
+
     /// The analysis file that links to the new parts is in place: keep them, and
     /// delete the part files of this analysis file that it no longer links to
     /// (replaced results, results of removed later steps, orphans of killed writers).
-    pub fn keep(mut self, linked: &BTreeMap<String, String>) {
+    fn keep(mut self, linked: &BTreeMap<String, String>) {
         self.kept = true;
         remove_unlinked_parts(&self.main, linked);
     }
@@ -186,10 +196,7 @@ pub fn copy_analysis(from: &Path, to: &Path) -> Result<(), StoreError> {
         file.close().map_err(h5)?;
         map
     };
-    parts.sync()?;
-    atomic.commit()?;
-    parts.keep(&linked);
-    Ok(())
+    parts.publish(atomic, &linked)
 }
 
 /// Moves the analysis file at `from` to `to` with its part files (into `to`'s own
