@@ -58,11 +58,15 @@ pub struct ProbeResult {
 
 /// bf16 must win by this factor: a tie goes to f32, the reference arithmetic.
 const BF16_MARGIN: f64 = 1.15;
+/// A probe's choice is remembered only when its f32/bf16 ratio is this far from the
+/// margin (e.g. outside 0.88–1.50): clear enough that load cannot have decided it.
+const CLEAR_FACTOR: f64 = 1.3;
 
 /// The timed probe (~0.3 s), run once per CPU model and thread count: its result
 /// is kept in the user's cache folder (`$XDG_CACHE_HOME/atomvae/precision.json`,
 /// else `~/.cache/atomvae/`), so that every process on a machine (e.g. the workers
-/// of a Dask cluster) encodes and trains in the same arithmetic.
+/// of a Dask cluster) encodes and trains in the same arithmetic. A close call is
+/// not remembered (see `CLEAR_FACTOR`); delete the file to measure again.
 pub fn cpu_probe() -> ProbeResult {
     static RESULT: OnceLock<ProbeResult> = OnceLock::new();
     *RESULT.get_or_init(|| {
@@ -85,7 +89,11 @@ pub fn cpu_probe() -> ProbeResult {
             return found;
         }
         let result = time_probe();
-        if let Some(path) = cache {
+        // A close call may have been decided by load on the machine: keep it for
+        // this process only, so that the next one measures again.
+        let ratio = result.f32_seconds / result.bf16_seconds.unwrap_or(f64::NAN);
+        let clear = !(BF16_MARGIN / CLEAR_FACTOR..=BF16_MARGIN * CLEAR_FACTOR).contains(&ratio);
+        if let (Some(path), true) = (cache, clear) {
             known.insert(key, to_json(&result));
             let text = serde_json::to_vec_pretty(&known).expect("json");
             // Written whole under a temporary name, then renamed: readers never see half.
@@ -145,7 +153,7 @@ fn time_probe() -> ProbeResult {
     {
         let (mut best_f32, mut best_bf16) = (Duration::MAX, Duration::MAX);
         // Alternating repeats, best of each: a burst of load hits both alike.
-        for _ in 0..4 {
+        for _ in 0..5 {
             best_f32 = best_f32.min(time_decoder_step(Kind::Float));
             best_bf16 = best_bf16.min(time_decoder_step(Kind::BFloat16));
         }
