@@ -426,3 +426,27 @@ fn automatic_precision_follows_the_timed_probe() {
         None => assert_eq!(probe.choice, tch::Kind::Float),
     }
 }
+
+/// Training says why it ended: all epochs run, converged (no 0.1 % held-out
+/// improvement for `patience` epochs), or out of time.
+#[test]
+fn training_reports_when_and_why_it_stopped() {
+    let windows = l_motifs(12, &[0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5], &[(0.0, 0.0); 8]);
+    let config = RvaeConfig { window: 12, hidden: 16, ..RvaeConfig::default() };
+    let base = RvaeTrainConfig { epochs: 6, batch: 4, holdout_fraction: 0.25, seed: 2, ..RvaeTrainConfig::default() };
+    let train = |cfg: &RvaeTrainConfig| {
+        let mut model = Rvae::new_seeded(config.clone(), cpu(), 1).unwrap();
+        train_rvae(&mut model, windows.view(), cfg, &mut Silent).unwrap()
+    };
+    let all = train(&base);
+    assert_eq!((all.stop_reason.as_str(), all.epochs.len()), ("all epochs", 6));
+
+    // A learning rate too small to move the held-out −ELBO by 0.1 %: converged after
+    // the first epoch and `patience` more.
+    let still = train(&RvaeTrainConfig { learning_rate: 1e-9, early_stop_patience: 2, ..base.clone() });
+    assert_eq!((still.stop_reason.as_str(), still.epochs.len()), ("converged", 3));
+    assert!(still.stopped_early && still.best_epoch.is_some());
+
+    let hurried = train(&RvaeTrainConfig { time_budget_s: 1e-9, ..base.clone() });
+    assert_eq!((hurried.stop_reason.as_str(), hurried.epochs.len()), ("time budget", 1));
+}

@@ -28,6 +28,8 @@ pub struct StoredAnalysis {
     pub window_bic: (Vec<u64>, Vec<f64>),
     pub rvae_train: Vec<f64>,
     pub rvae_holdout: Vec<f64>,
+    /// Why the rVAE's training ended, and the epoch (0-based) whose weights it kept.
+    pub rvae_stop: (String, Option<usize>),
     pub conv_ae_curve: Vec<f64>,
     pub vae_curve: Vec<f64>,
 }
@@ -78,7 +80,7 @@ impl StoredAnalysis {
             .read_atoms()?
             .map(|t| (0..t.len()).filter(|&i| t.frame[i] == 0).map(|i| (t.y[i], t.x[i], t.class[i])).collect())
             .unwrap_or_default();
-        let (rvae_train, rvae_holdout) = rvae_curves(file)?;
+        let (rvae_train, rvae_holdout, rvae_stop) = rvae_curves(file)?;
         let map_frames = a.dataset("maps/frames").and_then(|d| d.read_raw()).map_err(e)?;
         Ok(Self {
             pixel_size: file.info().pixel_size,
@@ -110,16 +112,23 @@ impl StoredAnalysis {
             window_bic: (u64s("window_gmm/ks")?, f64s("window_gmm/bic")?),
             rvae_train,
             rvae_holdout,
+            rvae_stop,
             conv_ae_curve: f64s("conv_ae/curve")?,
             vae_curve: vae_curve.column(0).to_vec(),
         })
     }
 }
 
-/// Train and held-out −ELBO per epoch from the stored rVAE's training record.
-fn rvae_curves(file: &AnalysisFile) -> Result<(Vec<f64>, Vec<f64>), ReportError> {
+type Curves = (Vec<f64>, Vec<f64>, (String, Option<usize>));
+
+/// Train and held-out −ELBO per epoch from the stored rVAE's training record, why
+/// training ended and which epoch's weights were kept.
+fn rvae_curves(file: &AnalysisFile) -> Result<Curves, ReportError> {
     let model = file.read_model("rvae", Some(crate::rvae::MODEL_KIND))?;
-    let epochs = model.config["training"]["report"]["epochs"].as_array().cloned().unwrap_or_default();
+    let report = &model.config["training"]["report"];
+    let epochs = report["epochs"].as_array().cloned().unwrap_or_default();
     let pick = |key: &str| -> Vec<f64> { epochs.iter().filter_map(|e| e[key]["neg_elbo"].as_f64()).collect() };
-    Ok((pick("train"), pick("holdout")))
+    let reason = report["stop_reason"].as_str().unwrap_or("").to_string();
+    let kept = report["best_epoch"].as_u64().map(|e| e as usize);
+    Ok((pick("train"), pick("holdout"), (reason, kept)))
 }

@@ -28,8 +28,12 @@ pub struct RvaeTrainConfig {
     pub learning_rate: f64,
     /// Fraction of windows held out (the paper's text: 25 %; its notebook: 15 %).
     pub holdout_fraction: f64,
-    /// Stop when the held-out −ELBO has not improved for this many epochs (0 = never).
+    /// Stop when the held-out −ELBO has not improved by 0.1 % for this many epochs
+    /// (0 = never); the model then keeps the weights of its best held-out epoch.
     pub early_stop_patience: usize,
+    /// Stop after the epoch that ends past this many seconds of training (0 = no
+    /// limit); with early stopping the best held-out weights are kept.
+    pub time_budget_s: f64,
     /// Most MiB of windows held in memory at once; bigger training sets are read
     /// in shuffled blocks each epoch (see [`train_rvae_rows`]).
     pub resident_mib: usize,
@@ -54,6 +58,7 @@ impl Default for RvaeTrainConfig {
             learning_rate: 1e-4,
             holdout_fraction: 0.25,
             early_stop_patience: 0,
+            time_budget_s: 0.0,
             resident_mib: 256,
             kl_warmup_epochs: 0,
             kl_warmup_weight: 1.0,
@@ -80,6 +85,9 @@ pub struct RvaeTrainReport {
     /// With early stopping: the epoch whose weights the model keeps (the best
     /// held-out −ELBO), not the last one trained.
     pub best_epoch: Option<usize>,
+    /// Why training ended: "all epochs", "converged" (no held-out improvement of
+    /// 0.1 % for `early_stop_patience` epochs) or "time budget".
+    pub stop_reason: String,
 }
 
 /// Windows per pass for automatic micro-batching: ≈ 8k pixels in f32, ≈ 16k in
@@ -358,22 +366,27 @@ pub fn train_rvae_rows(
             report.epochs.push(EpochRecord { epoch, train, holdout: held_out, seconds });
             report.windows_per_second = (report.epochs.len() * n_train) as f64 / started.elapsed().as_secs_f64();
             if let (Some(h), false) = (held_out, warming_up) {
-                if h.neg_elbo < best - 1e-6 {
+                // Patience restarts only on a real improvement (0.1 %), not on noise.
+                let improved_enough = !best.is_finite() || h.neg_elbo < best - (1e-3 * best.abs()).max(1e-6);
+                if h.neg_elbo < best {
                     best = h.neg_elbo;
-                    since_best = 0;
                     if config.early_stop_patience > 0 {
                         report.best_epoch = Some(epoch);
                         let vars = model.var_store().variables();
                         best_weights = Some(vars.into_iter().map(|(name, t)| (name, t.detach().copy())).collect());
                     }
-                } else {
-                    since_best += 1;
-                    if config.early_stop_patience > 0 && since_best >= config.early_stop_patience {
-                        log::info!("early stop: no held-out improvement for {since_best} epochs");
-                        report.stopped_early = true;
-                        break;
-                    }
                 }
+                since_best = if improved_enough { 0 } else { since_best + 1 };
+                if config.early_stop_patience > 0 && since_best >= config.early_stop_patience {
+                    report.stop_reason = "converged".into();
+                    report.stopped_early = true;
+                    break;
+                }
+            }
+            if config.time_budget_s > 0.0 && started.elapsed().as_secs_f64() >= config.time_budget_s {
+                report.stop_reason = "time budget".into();
+                report.stopped_early = epoch + 1 < config.epochs;
+                break;
             }
         }
         Ok(())
@@ -382,7 +395,22 @@ pub fn train_rvae_rows(
     model.set_decoder_compute(Kind::Float);
     model.set_kl_weight(beta);
     outcome?;
-    if let (Some(weights), true) = (best_weights, report.stopped_early) {
+    if report.stop_reason.is_empty() {
+        report.stop_reason = "all epochs".into();
+    }
+    log::info!(
+        "training ended after epoch {} of {}: {}",
+        report.epochs.len(),
+        config.epochs,
+        match report.stop_reason.as_str() {
+            "converged" =>
+                format!("converged (held-out −ELBO not 0.1 % better for {} epochs)", config.early_stop_patience),
+            "time budget" => format!("time budget of {:.0} s spent", config.time_budget_s),
+            other => other.to_string(),
+        }
+    );
+    // With early stopping the best held-out weights are kept, however training ended.
+    if let Some(weights) = best_weights.filter(|_| report.best_epoch.is_some_and(|b| b + 1 < report.epochs.len())) {
         let vars = model.var_store().variables();
         tch::no_grad(|| {
             for (name, value) in &weights {

@@ -32,9 +32,13 @@ pub struct TrainRvaeArgs {
     /// Fraction of windows held out for the held-out −ELBO.
     #[arg(long, default_value_t = RvaeTrainConfig::default().holdout_fraction)]
     holdout: f64,
-    /// Stop after this many epochs without held-out improvement (0 = never).
+    /// Stop after this many epochs without a 0.1 % held-out improvement (0 = never);
+    /// the best held-out weights are kept.
     #[arg(long, default_value_t = 0)]
     early_stop: usize,
+    /// Stop after the epoch that ends past this many seconds (0 = no limit).
+    #[arg(long, default_value_t = 0.0)]
+    time_budget: f64,
     /// Content latents.
     #[arg(long, default_value_t = RvaeConfig::default().latent_dim)]
     latent_dim: usize,
@@ -103,6 +107,7 @@ impl From<&TrainRvaeArgs> for RvaeTrainConfig {
             learning_rate: a.learning_rate,
             holdout_fraction: a.holdout,
             early_stop_patience: a.early_stop,
+            time_budget_s: a.time_budget,
             precision: a.precision,
             resident_mib: a.resident_mib,
             kl_warmup_epochs: a.kl_warmup_epochs,
