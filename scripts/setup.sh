@@ -25,11 +25,14 @@ PY="${ATOMVAE_PYTHON:-python3.11}"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
-# A CPython of the given minor version: the named command, or pyenv's.
+# A CPython of the given minor version that really runs: the named command, or
+# pyenv's (a pyenv shim is on PATH for every installed version but fails unless
+# that version is selected, so each candidate is tried, not just looked up).
 find_python() {
   local minor="$1" candidate
   for candidate in "python$minor" "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$minor".*/bin/python"$minor"; do
-    if command -v "$candidate" >/dev/null 2>&1; then
+    if command -v "$candidate" >/dev/null 2>&1 &&
+      "$candidate" -c "import sys; assert sys.version_info[:2] == tuple(map(int, '$minor'.split('.')))" >/dev/null 2>&1; then
       command -v "$candidate"
       return 0
     fi

@@ -25,7 +25,8 @@ step "pytest (repository tools)"
 ATOMVAE_BIN="$CARGO_TARGET_DIR/release/atomvae" python -m pytest -q -p no:cacheprovider tests/python
 
 step "python wheel: build, install into fresh venvs"
-eval "$(bash scripts/wheel-env.sh)"
+wheel_env="$(bash scripts/wheel-env.sh)"  # set -e stops here if it fails
+eval "$wheel_env"
 export ATOMVAE_BIN="$CARGO_TARGET_DIR/release/atomvae" ATOMVAE_WHEEL ATOMVAE_REPO="$root"
 # Third-party pytest plugins (napari's, pytest-qt) load only where asked for.
 export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1
