@@ -57,6 +57,8 @@ fn load_peer_frames(dir: &std::path::Path) -> (Vec<ndarray::Array2<f32>>, Vec<Tr
                 x: v[2] as f32,
                 class: v[3] as u8,
                 z: if v[3] as u8 == 2 { 14 } else { 6 },
+                grain: 0,
+                sublattice: 0,
             }
         })
         .collect();

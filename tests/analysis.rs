@@ -165,8 +165,21 @@ fn on_a_graphene_movie_the_angle_finds_the_sublattices_and_z1_the_edges() {
     assert!(n_edge > 50 && n_bulk > 500, "{n_edge} edge and {n_bulk} bulk atoms");
     assert!((edge - bulk).abs() > bulk_sd, "z1: edge {edge:.3} vs bulk {bulk:.3} ± {bulk_sd:.3}");
 
+    // Against the simulator's truth (import carried /truth/atoms along): the angle
+    // splits the bulk into the true sublattices and z1 ranks disordered atoms first.
+    let scores_path = dir.path().join("scores.json");
+    run(&["-q", "evaluate-rvae", f, "--json", scores_path.to_str().unwrap()]);
+    let scores: serde_json::Value = serde_json::from_slice(&std::fs::read(&scores_path).unwrap()).unwrap();
+    let stored = &scores["stored"];
+    eprintln!("order parameters: {stored}");
+    let score = |key: &str| stored[key].as_f64().unwrap_or(f64::NAN);
+    assert!(score("windows_matched") > 0.98 * means.nrows() as f64, "{stored}");
+    assert!(score("sublattice_accuracy") >= 0.95, "{stored}");
+    assert!(stored["z1_auc"]["auc_sign_free"].as_f64().unwrap() >= 0.75, "{stored}");
+
     // Every figure is a PNG of a sensible size.
     for name in [
+        "order_parameters.png",
         "fig2_segmentation.png",
         "fig5_building_blocks.png",
         "fig6_latent_maps.png",

@@ -63,7 +63,7 @@ fn npy_output_is_deterministic_and_seed_dependent() {
     assert_eq!(data.len(), 2 * 96 * 128);
     assert!(data.iter().all(|v| v.is_finite()));
     let csv = std::fs::read_to_string(p("a.atoms.csv")).unwrap();
-    assert!(csv.starts_with("frame,y,x,class,z\n"));
+    assert!(csv.starts_with("frame,y,x,class,z,grain,sublattice\n"));
     assert!(csv.lines().count() > 100);
     let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(p("a.meta.json")).unwrap()).unwrap();
     assert_eq!(meta["pixel_size"], 0.104);

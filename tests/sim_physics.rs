@@ -181,8 +181,8 @@ fn silicon_is_brighter_than_carbon_by_the_z_contrast_law() {
     // Two isolated atoms on pixel centres: the peaks are the pure Z weights.
     let sample = Sample {
         atoms: vec![
-            SampleAtom { pos: [-1.6, -1.6], z: Z_CARBON },
-            SampleAtom { pos: [1.6 + 0.104 * 0.0, 1.6], z: Z_SILICON },
+            SampleAtom { pos: [-1.6, -1.6], z: Z_CARBON, grain: 0, sublattice: 0 },
+            SampleAtom { pos: [1.6 + 0.104 * 0.0, 1.6], z: Z_SILICON, grain: 0, sublattice: 1 },
         ],
         holes: vec![],
         contamination: vec![],

@@ -79,33 +79,9 @@ pub fn histograms_per_frame(values: &[f32], frame: &[u32], n_frames: usize, edge
     out
 }
 
-/// Neighbours of every atom within `cutoff_px` in the same frame (a cell grid, so
-/// linear in the number of atoms).
+/// Neighbours of every atom within `cutoff_px` in the same frame.
 pub fn coordination(ys: &[f32], xs: &[f32], frame: &[u32], cutoff_px: f64) -> Vec<u8> {
-    use std::collections::HashMap;
-    let cell = cutoff_px.max(1e-6);
-    let key = |i: usize| (frame[i], (f64::from(ys[i]) / cell).floor() as i64, (f64::from(xs[i]) / cell).floor() as i64);
-    let mut grid: HashMap<(u32, i64, i64), Vec<usize>> = HashMap::new();
-    for i in 0..ys.len() {
-        grid.entry(key(i)).or_default().push(i);
-    }
-    (0..ys.len())
-        .map(|i| {
-            let (f, cy, cx) = key(i);
-            let mut count = 0u32;
-            for dy in -1..=1 {
-                for dx in -1..=1 {
-                    for &j in grid.get(&(f, cy + dy, cx + dx)).map(Vec::as_slice).unwrap_or(&[]) {
-                        let d2 = f64::from(ys[i] - ys[j]).powi(2) + f64::from(xs[i] - xs[j]).powi(2);
-                        if j != i && d2 <= cutoff_px * cutoff_px {
-                            count += 1;
-                        }
-                    }
-                }
-            }
-            count.min(255) as u8
-        })
-        .collect()
+    super::order::neighbours(ys, xs, frame, cutoff_px).iter().map(|near| near.len().min(255) as u8).collect()
 }
 
 #[cfg(test)]

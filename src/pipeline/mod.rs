@@ -30,6 +30,7 @@ pub(crate) fn h5(file: &AnalysisFile) -> impl Fn(hdf5::Error) -> StoreError + '_
 }
 
 mod atoms;
+mod evaluate;
 mod latents;
 mod movie;
 mod rvae;
@@ -37,6 +38,10 @@ mod segment;
 mod windows;
 
 pub use atoms::find_atoms_file;
+pub use evaluate::{
+    encode_windows, read_truth_atoms, read_window_atoms, score_stored_latents, score_training_seeds, SeedScores,
+    SeedSpread, Spread, WindowAtoms,
+};
 pub use latents::{analyse_latents_file, read_sample_windows};
 pub use movie::{
     analyze_movie, import_frames, import_movie, load_segmenter, run_step, simulate_movie, AnalyzeSettings, Step,

@@ -49,7 +49,15 @@ pub fn import_movie(
         seed,
     };
     let class_names: Vec<String> = crate::sim::CLASS_NAMES.iter().map(|s| s.to_string()).collect();
-    Ok(AnalysisFile::create_from_stack(out, &mut stack, pixel_size, &class_names, &record, progress)?)
+    let mut file = AnalysisFile::create_from_stack(out, &mut stack, pixel_size, &class_names, &record, progress)?;
+    // A simulated movie's truth travels with its frames (not with another dataset's).
+    let is_h5 = movie.extension().is_some_and(|e| e == "h5" || e == "hdf5");
+    let has_truth = is_h5 && hdf5::File::open(movie).is_ok_and(|f| f.link_exists("truth/atoms"));
+    if has_truth && dataset.is_none_or(|d| d.trim_start_matches('/') == "frames") {
+        file.update(&record, |out| crate::store::copy_truth_atoms(movie, out).map(drop))?;
+        log::info!("carried the simulator's /truth/atoms into {}", out.display());
+    }
+    Ok(file)
 }
 
 /// A segmentation model: the embedded one (`None`), a model file of

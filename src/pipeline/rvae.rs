@@ -4,7 +4,7 @@
 use super::windows::StoredWindows;
 use super::PipelineError;
 use crate::progress::Progress;
-use crate::rvae::{train_rvae_rows, Rvae, RvaeConfig, RvaeTrainConfig, RvaeTrainReport, WindowRows, ROWS_PER_UNIT};
+use crate::rvae::{train_rvae_rows, Rvae, RvaeConfig, RvaeTrainConfig, RvaeTrainReport};
 use crate::store::{now_utc, write_model, AnalysisFile, StepRecord, StoreError};
 
 /// Step 4: an rVAE trained on `/subimages`, stored as `/models/rvae` with its
@@ -62,21 +62,8 @@ pub fn encode_file(
             model.config().window
         )));
     }
-    let mut parts = Vec::new();
-    let step = 16 * ROWS_PER_UNIT;
-    progress.start("encode", windows.count() as u64);
-    for start in (0..windows.count()).step_by(step) {
-        if progress.cancelled() {
-            return Err(StoreError::Cancelled.into());
-        }
-        let len = step.min(windows.count() - start);
-        let x = windows.rows(start, len)?;
-        parts.push(model.encode_tensor(&x.to_device(device)));
-        progress.advance(len as u64);
-    }
-    progress.finish();
+    let latents = super::evaluate::encode_windows(&model, &windows, device, progress)?;
     drop(windows);
-    let latents = crate::rvae::Latents::concatenate(parts)?;
     let record = StepRecord {
         step: "encode".into(),
         parameters: serde_json::json!({"model": "rvae"}),

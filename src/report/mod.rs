@@ -3,9 +3,11 @@
 //! probabilities and atoms), Fig. 5 (GMM components, the autoencoder's, the VAE's
 //! and the rVAE's manifolds), Fig. 6 (latent maps of the first, middle and last
 //! frame), Fig. 7 (latent histograms per frame and for the whole movie), Fig. S1
-//! (SSIM between building blocks), the BIC of the mixtures, and training curves.
+//! (SSIM between building blocks), the BIC of the mixtures, and training curves;
+//! for simulated movies also the order parameters scored against the truth.
 
 mod draw;
+mod order;
 mod read;
 
 use std::path::{Path, PathBuf};
@@ -60,23 +62,40 @@ pub fn write_report(file: &AnalysisFile, out_dir: &Path) -> Result<Vec<PathBuf>,
         ("training_curves.png", &training_figure),
     ];
     for (name, draw_figure) in figures {
-        let path = out_dir.join(name);
-        // Drawn under a temporary name and renamed, so a failure leaves no half figure.
-        let temp = out_dir.join(format!(".partial-{name}"));
-        let result = draw_figure(&temp, &stored).and_then(|()| {
-            std::fs::rename(&temp, &path).map_err(|source| ReportError::Io { path: path.clone(), source })
-        });
-        if let Err(e) = result {
-            let _ = std::fs::remove_file(&temp);
-            return Err(match e {
-                ReportError::Draw { message, .. } => ReportError::Draw { figure: name.into(), message },
-                other => other,
-            });
+        written.push(draw_atomically(out_dir, name, |temp| draw_figure(temp, &stored))?);
+    }
+    // Simulated movies know the truth: the order parameters are also scored.
+    let has_truth = hdf5::File::open(file.path()).map(|f| f.link_exists("truth")).unwrap_or(false);
+    if has_truth {
+        match crate::pipeline::score_stored_latents(file) {
+            Ok(scores) => written
+                .push(draw_atomically(out_dir, "order_parameters.png", |temp| order::order_figure(temp, &scores))?),
+            Err(e) => log::warn!("order parameters not scored against the truth: {e}"),
         }
-        log::info!("wrote {}", path.display());
-        written.push(path);
     }
     Ok(written)
+}
+
+/// Draws one figure under a temporary name and renames it, so a failure leaves no
+/// half figure.
+fn draw_atomically(
+    out_dir: &Path,
+    name: &str,
+    draw_figure: impl FnOnce(&Path) -> Result<(), ReportError>,
+) -> Result<PathBuf, ReportError> {
+    let path = out_dir.join(name);
+    let temp = out_dir.join(format!(".partial-{name}"));
+    let result = draw_figure(&temp)
+        .and_then(|()| std::fs::rename(&temp, &path).map_err(|source| ReportError::Io { path: path.clone(), source }));
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&temp);
+        return Err(match e {
+            ReportError::Draw { message, .. } => ReportError::Draw { figure: name.into(), message },
+            other => other,
+        });
+    }
+    log::info!("wrote {}", path.display());
+    Ok(path)
 }
 
 fn segmentation_figure(path: &Path, a: &StoredAnalysis) -> Result<(), ReportError> {

@@ -30,6 +30,10 @@ pub struct TruthAtom {
     pub class: u8,
     /// Atomic number.
     pub z: u8,
+    /// Grain of the specimen (0 for a single crystal).
+    pub grain: u8,
+    /// Honeycomb sublattice within its grain (0 = A, 1 = B).
+    pub sublattice: u8,
 }
 
 /// A simulated frame and its ground truth.
@@ -139,6 +143,8 @@ pub fn image_sample(sample: &Sample, params: &SimParams, index: usize, rng: &mut
                     x: seen_x as f32,
                     class: class_of(atom.z),
                     z: atom.z,
+                    grain: atom.grain,
+                    sublattice: atom.sublattice,
                 });
             }
         }

@@ -27,6 +27,11 @@ pub struct SampleAtom {
     /// Position (y, x) in Å in the specimen frame, origin at the field-of-view centre.
     pub pos: Point,
     pub z: u8,
+    /// The grain the atom was placed in (0 for a single crystal).
+    pub grain: u8,
+    /// The honeycomb sublattice (0 = A, 1 = B) of its grain: the two sites whose
+    /// bonds point in opposite directions (the paper's angle latent tells them apart).
+    pub sublattice: u8,
 }
 
 /// The specimen and its imaging geometry (rotation and shift of the stage).
@@ -46,8 +51,8 @@ pub struct Sample {
 }
 
 /// Atoms of a perfect honeycomb sheet inside a disk of `radius` Å, turned by
-/// `rotation` and shifted by `offset` (Å).
-pub fn honeycomb(rotation: f64, offset: Point, radius: f64) -> Vec<Point> {
+/// `rotation` and shifted by `offset` (Å), each with its sublattice (0 = A, 1 = B).
+pub fn honeycomb(rotation: f64, offset: Point, radius: f64) -> Vec<(Point, u8)> {
     let a = LATTICE_CONSTANT;
     let a1 = [0.0, a];
     let a2 = [a * 3f64.sqrt() / 2.0, a / 2.0];
@@ -57,14 +62,14 @@ pub fn honeycomb(rotation: f64, offset: Point, radius: f64) -> Vec<Point> {
     let mut out = Vec::new();
     for i in -n..=n {
         for j in -n..=n {
-            for b in &basis {
+            for (sublattice, b) in basis.iter().enumerate() {
                 let p = [
                     i as f64 * a1[0] + j as f64 * a2[0] + b[0] + offset[0],
                     i as f64 * a1[1] + j as f64 * a2[1] + b[1] + offset[1],
                 ];
                 let p = rotate(p, rotation);
                 if p[0].hypot(p[1]) <= radius {
-                    out.push(p);
+                    out.push((p, sublattice as u8));
                 }
             }
         }
@@ -132,6 +137,7 @@ impl Sample {
         };
         let mut points = Vec::new();
         let mut grain_of = Vec::new();
+        let mut sublattice_of = Vec::new();
         for g in 0..grains {
             // Misorientations of real grain boundaries are rarely tiny; keep ≥ 8°.
             let rotation = if g == 0 {
@@ -140,18 +146,19 @@ impl Sample {
                 base_rotation + rng.gen_range(0.14..(std::f64::consts::FRAC_PI_3 - 0.14))
             };
             let offset = [rng.gen_range(0.0..LATTICE_CONSTANT), rng.gen_range(0.0..LATTICE_CONSTANT)];
-            for p in honeycomb(rotation, offset, self.extent) {
+            for (p, sublattice) in honeycomb(rotation, offset, self.extent) {
                 let nearest =
                     (0..grains).min_by(|&a, &b| distance(p, seeds[a]).total_cmp(&distance(p, seeds[b]))).unwrap_or(0);
                 if nearest == g {
                     points.push(p);
                     grain_of.push(g);
+                    sublattice_of.push(sublattice);
                 }
             }
         }
+        let mut keep = vec![true; points.len()];
         if grains > 1 {
             let grid = NeighborGrid::new(&points, 2.0);
-            let mut keep = vec![true; points.len()];
             let mut near = Vec::new();
             for i in 0..points.len() {
                 grid.within(&points, points[i], OVERLAP_CUTOFF, &mut near);
@@ -159,9 +166,11 @@ impl Sample {
                     keep[i] = false;
                 }
             }
-            points = points.into_iter().zip(keep).filter_map(|(p, k)| k.then_some(p)).collect();
         }
-        self.atoms = points.into_iter().map(|pos| SampleAtom { pos, z: Z_CARBON }).collect();
+        self.atoms = (0..points.len())
+            .filter(|&i| keep[i])
+            .map(|i| SampleAtom { pos: points[i], z: Z_CARBON, grain: grain_of[i] as u8, sublattice: sublattice_of[i] })
+            .collect();
     }
 
     fn positions(&self) -> Vec<Point> {

@@ -20,7 +20,7 @@ pub use atomic::AtomicFile;
 pub use browse::RawDataset;
 pub use input::FrameStack;
 pub use models::StoredModel;
-pub use movie::{MovieFormat, MovieMeta, MovieWriter};
+pub use movie::{copy_truth_atoms, MovieFormat, MovieMeta, MovieWriter};
 pub use parts::{copy_analysis, parts_folder_name, read_parts_map, rename_analysis, NewParts, PARTS_ATTRIBUTE};
 
 use std::io::Read;

@@ -220,9 +220,12 @@ impl MovieWriter {
         }
         if let [csv, json] = &self.sidecars[..] {
             let mut out = BufWriter::new(File::create(csv.temp_path()).map_err(|e| StoreError::io(csv.target(), e))?);
-            let mut text = String::from("frame,y,x,class,z\n");
+            let mut text = String::from("frame,y,x,class,z,grain,sublattice\n");
             for a in &self.truth {
-                text.push_str(&format!("{},{},{},{},{}\n", a.frame, a.y, a.x, a.class, a.z));
+                text.push_str(&format!(
+                    "{},{},{},{},{},{},{}\n",
+                    a.frame, a.y, a.x, a.class, a.z, a.grain, a.sublattice
+                ));
             }
             out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(|e| StoreError::io(csv.target(), e))?;
             let meta = serde_json::to_vec_pretty(&self.meta).expect("metadata serialises");
@@ -233,6 +236,26 @@ impl MovieWriter {
         }
         self.atomic.commit()
     }
+}
+
+/// The ground-truth atoms of a simulated `.h5` movie (`/truth/atoms`) copied into
+/// an analysis file made from it, so the order parameters can be scored there;
+/// `false` (nothing copied) for a movie without them.
+pub fn copy_truth_atoms(movie: &Path, out: &hdf5::File) -> Result<bool, StoreError> {
+    let is_h5 = movie.extension().is_some_and(|e| e == "h5" || e == "hdf5");
+    if !is_h5 {
+        return Ok(false);
+    }
+    let source = hdf5::File::open(movie).map_err(|e| StoreError::hdf5(movie, e))?;
+    if !source.link_exists("truth/atoms") {
+        return Ok(false);
+    }
+    let copy = || -> hdf5::Result<()> {
+        let truth = if out.link_exists("truth") { out.group("truth")? } else { out.create_group("truth")? };
+        super::parts::copy_object(&source.group("truth")?, &truth, "atoms")
+    };
+    copy().map_err(|e| StoreError::hdf5(movie, e))?;
+    Ok(true)
 }
 
 /// An HDF5 movie is a valid analysis file (frames, pixel size, classes, provenance)
@@ -256,6 +279,8 @@ fn write_hdf5_extras(file: &hdf5::File, meta: &MovieMeta, truth: &[TruthAtom]) -
     column!("x", f32, x);
     column!("class", u8, class);
     column!("z", u8, z);
+    column!("grain", u8, grain);
+    column!("sublattice", u8, sublattice);
     let prov = file.create_group("provenance")?;
     write_str_attr(&prov, "software", &meta.software)?;
     write_str_attr(&prov, "git_commit", crate::GIT_COMMIT)?;

@@ -307,21 +307,27 @@ fn copy_members(
             copy_attributes(&inner_from, &inner_to)?;
             copy_members(&inner_from, &inner_to, &path, skip, parts)?;
         } else {
-            let c_name = std::ffi::CString::new(name.as_str()).map_err(|e| hdf5::Error::from(e.to_string()))?;
-            let status = hdf5::sync::sync(|| unsafe {
-                hdf5_sys::h5o::H5Ocopy(
-                    from.id(),
-                    c_name.as_ptr(),
-                    to.id(),
-                    c_name.as_ptr(),
-                    hdf5_sys::h5p::H5P_DEFAULT,
-                    hdf5_sys::h5p::H5P_DEFAULT,
-                )
-            });
-            if status < 0 {
-                return Err(format!("cannot copy /{path}").into());
-            }
+            copy_object(from, to, &name).map_err(|_| hdf5::Error::from(format!("cannot copy /{path}")))?;
         }
+    }
+    Ok(())
+}
+
+/// Copies the object `name` of `from` (with everything under it) into `to`.
+pub(crate) fn copy_object(from: &hdf5::Group, to: &hdf5::Group, name: &str) -> hdf5::Result<()> {
+    let c_name = std::ffi::CString::new(name).map_err(|e| hdf5::Error::from(e.to_string()))?;
+    let status = hdf5::sync::sync(|| unsafe {
+        hdf5_sys::h5o::H5Ocopy(
+            from.id(),
+            c_name.as_ptr(),
+            to.id(),
+            c_name.as_ptr(),
+            hdf5_sys::h5p::H5P_DEFAULT,
+            hdf5_sys::h5p::H5P_DEFAULT,
+        )
+    });
+    if status < 0 {
+        return Err(format!("cannot copy {name}").into());
     }
     Ok(())
 }

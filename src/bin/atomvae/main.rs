@@ -3,6 +3,7 @@
 
 mod analyze;
 mod common;
+mod evaluate_rvae;
 mod inspect;
 mod pipeline_steps;
 mod progress;
@@ -19,6 +20,7 @@ use atomvae::progress::CancelFlag;
 
 use analyze::{AnalyzeArgs, ReportArgs};
 use common::StepArgs;
+use evaluate_rvae::EvaluateRvaeArgs;
 use pipeline_steps::{AtomsArgs, ImportArgs, SegmentArgs, SubimagesArgs};
 use segmenter::{EvaluateArgs, TrainSegmenterArgs};
 use simulate::SimulateArgs;
@@ -77,6 +79,10 @@ enum Command {
     /// Score a segmentation model against simulated ground truth (precision, recall,
     /// position error, Si scores), on frames from seeds never used in training.
     EvaluateSegmenter(EvaluateArgs),
+    /// Score the order parameters of an encoded simulated movie against its ground
+    /// truth: angle → sublattice, z1 → disorder, per-frame dynamics (and their spread
+    /// over training seeds with --seeds).
+    EvaluateRvae(EvaluateRvaeArgs),
     /// Summarise what an analysis file holds.
     Inspect {
         /// The analysis file.
@@ -137,6 +143,7 @@ fn run(command: Command, cancel: &CancelFlag) -> Result<()> {
         Command::Report(a) => analyze::report(&a, &cancel),
         Command::TrainSegmenter(a) => segmenter::train(&a, &cancel),
         Command::EvaluateSegmenter(a) => segmenter::evaluate(&a),
+        Command::EvaluateRvae(a) => evaluate_rvae::run(&a, &cancel),
         Command::Inspect { file } => inspect::inspect(&file),
         Command::Demo { out_dir, seed } => analyze::demo(&out_dir, seed, &cancel),
         Command::Info => {
