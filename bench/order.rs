@@ -21,12 +21,11 @@ use std::time::Instant;
 
 use atomvae::analysis::order::{score_order_parameters, EncodedWindows, OrderScores};
 use atomvae::pipeline::{
-    import_movie, read_truth_atoms, read_window_atoms, run_step, score_stored_latents, score_training_seeds,
-    simulate_movie, AnalyzeSettings, Spread, Step,
+    demo_movie, import_movie, read_truth_atoms, read_window_atoms, run_step, score_stored_latents,
+    score_training_seeds, simulate_movie, AnalyzeSettings, Spread, Step,
 };
 use atomvae::progress::Silent;
 use atomvae::segment::Segmenter;
-use atomvae::sim::{MovieParams, SimParams};
 use common::{Comparison, Measurement};
 use serde_json::json;
 
@@ -81,18 +80,9 @@ fn main() {
     let mut runs = Vec::new();
     let mut measurements = Vec::new();
     for &movie_seed in &movies {
-        let sim = SimParams {
-            height: 256,
-            width: 256,
-            pixel_size: 0.2,
-            holes: 3,
-            vacancy_fraction: 0.02,
-            contamination: 1,
-            ..SimParams::default()
-        };
+        let (sim, movie_params) = demo_movie();
         let movie = work.join(format!("movie-{movie_seed}.h5"));
-        simulate_movie(&sim, &MovieParams { frames: 12, ..MovieParams::default() }, movie_seed, &movie, &mut Silent)
-            .unwrap();
+        simulate_movie(&sim, &movie_params, movie_seed, &movie, &mut Silent).unwrap();
         let path = work.join(format!("analysis-{movie_seed}.h5"));
         let mut file = import_movie(&movie, None, &path, None, 0, &mut Silent).unwrap();
         for step in [Step::Segment, Step::Atoms, Step::Subimages] {

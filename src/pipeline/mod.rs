@@ -44,8 +44,8 @@ pub use evaluate::{
 };
 pub use latents::{analyse_latents_file, read_sample_windows};
 pub use movie::{
-    analyze_movie, import_frames, import_movie, load_segmenter, run_step, simulate_movie, AnalyzeSettings, Step,
-    PRESETS,
+    analyze_movie, demo_movie, import_frames, import_movie, load_segmenter, run_step, simulate_movie, AnalyzeSettings,
+    Step, PRESETS,
 };
 pub use rvae::{encode_file, train_rvae_file};
 pub use segment::segment_file;

@@ -163,6 +163,22 @@ fn lay_over(base: &mut serde_json::Value, top: serde_json::Value) {
 /// A simulated movie of Si-doped graphene (with its ground truth) written to `out`
 /// (`.h5`: itself a valid analysis file; or `.npy`/`.tif`); returns the number of
 /// atoms simulated. A cancelled run leaves nothing at `out`.
+/// The demo's movie (`atomvae demo`, the order-parameter benchmark): 12 frames of
+/// 51 Å square at 0.2 Å/px (the segmenter's own pixel size) with three growing
+/// holes, 2 % vacancies and a patch of contamination.
+pub fn demo_movie() -> (crate::sim::SimParams, crate::sim::MovieParams) {
+    let sim = crate::sim::SimParams {
+        height: 256,
+        width: 256,
+        pixel_size: 0.2,
+        holes: 3,
+        vacancy_fraction: 0.02,
+        contamination: 1,
+        ..Default::default()
+    };
+    (sim, crate::sim::MovieParams { frames: 12, ..Default::default() })
+}
+
 pub fn simulate_movie(
     sim: &crate::sim::SimParams,
     movie: &crate::sim::MovieParams,

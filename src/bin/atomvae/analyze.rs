@@ -11,7 +11,6 @@ use atomvae::device::DeviceChoice;
 use atomvae::pipeline::AnalyzeSettings;
 use atomvae::progress::CancelFlag;
 use atomvae::segment::Segmenter;
-use atomvae::sim::{MovieParams, SimParams};
 use atomvae::store::AnalysisFile;
 
 use crate::common::CommonArgs;
@@ -152,24 +151,13 @@ fn default_report_dir(file: &Path) -> PathBuf {
     file.with_file_name(format!("{stem}_report"))
 }
 
-/// The demo's movie: 12 frames of 51 Å square at 0.2 Å/px (the segmenter's own
-/// pixel size), analysed with the "recipe" preset (6 Å disc windows, no shift
+/// The demo's movie (`pipeline::demo_movie`), analysed with the "recipe" preset (6 Å disc windows, no shift
 /// latents, content KL ×5 for the first 10 epochs, trained until converged, ≤ 5 min).
-const DEMO_FRAMES: usize = 12;
 const DEMO_BASELINE_EPOCHS: usize = 10;
 
 pub fn demo(out_dir: &Path, seed: u64, cancel: &CancelFlag) -> Result<()> {
     std::fs::create_dir_all(out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
-    let sim = SimParams {
-        height: 256,
-        width: 256,
-        pixel_size: 0.2,
-        holes: 3,
-        vacancy_fraction: 0.02,
-        contamination: 1,
-        ..SimParams::default()
-    };
-    let movie = MovieParams { frames: DEMO_FRAMES, ..MovieParams::default() };
+    let (sim, movie) = atomvae::pipeline::demo_movie();
     let movie_path = out_dir.join("movie.h5");
     crate::simulate::simulate(sim, movie, seed, &movie_path, cancel)?;
     println!("demo: simulated movie → {}", movie_path.display());
