@@ -95,7 +95,8 @@ fn main() {
         }
         let first_s = t.elapsed().as_secs_f64();
         let stored = file.read_model("rvae", None).unwrap();
-        let our_epochs = stored.config["training"]["report"]["epochs"].as_u64().unwrap_or(30) as usize;
+        // The report lists one record per epoch trained.
+        let our_epochs = stored.config["training"]["report"]["epochs"].as_array().map_or(0, Vec::len);
         let mut our_runs = vec![(0u64, score_stored_latents(&file).unwrap())];
         let later: Vec<u64> = (1..seeds).collect();
         for r in score_training_seeds(&file, &later, tch::Device::Cpu, &mut Silent).unwrap() {
@@ -112,7 +113,7 @@ fn main() {
         drop(reader);
         let npy = work.join(format!("windows-{movie_seed}.npy"));
         write_npy(&npy, &windows);
-        let peer_epochs = env_or("ATOMVAE_BENCH_ORDER_PEER_EPOCHS", our_epochs.min(60));
+        let peer_epochs = env_or("ATOMVAE_BENCH_ORDER_PEER_EPOCHS", our_epochs.clamp(1, 60));
         let truth = read_truth_atoms(&file).unwrap();
         let atoms = read_window_atoms(&file).unwrap();
         let names: Vec<String> = ["angle", "dx", "dy", "z1", "z2"].iter().map(|s| s.to_string()).collect();
