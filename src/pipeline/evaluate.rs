@@ -57,7 +57,13 @@ pub fn read_window_atoms(file: &AnalysisFile) -> Result<WindowAtoms, PipelineErr
     })
 }
 
-fn read_latents(file: &AnalysisFile) -> Result<Latents, PipelineError> {
+/// The latent means in `/latents` and their column names.
+pub struct StoredLatents {
+    pub mean: ndarray::Array2<f32>,
+    pub names: Vec<String>,
+}
+
+pub fn read_latent_means(file: &AnalysisFile) -> Result<StoredLatents, PipelineError> {
     let reader = hdf5::File::open(file.path()).map_err(h5(file))?;
     let latents = reader.group("latents").map_err(|_| {
         PipelineError::Missing(format!("{}: no /latents yet; run `encode` first", file.path().display()))
@@ -67,26 +73,20 @@ fn read_latents(file: &AnalysisFile) -> Result<Latents, PipelineError> {
         .ok()
         .and_then(|s| serde_json::from_str(&s).ok())
         .ok_or_else(|| PipelineError::Missing("/latents has no column names".into()))?;
-    let logvar = ndarray::Array2::zeros(mean.raw_dim());
-    Ok(Latents { mean, logvar, names })
+    Ok(StoredLatents { mean, names })
 }
 
-fn score(file: &AnalysisFile, latents: &Latents) -> Result<OrderScores, PipelineError> {
+fn score(file: &AnalysisFile, mean: &ndarray::Array2<f32>, names: &[String]) -> Result<OrderScores, PipelineError> {
     let truth = read_truth_atoms(file)?;
     let atoms = read_window_atoms(file)?;
-    let windows = EncodedWindows {
-        frame: &atoms.frame,
-        y: &atoms.y,
-        x: &atoms.x,
-        means: latents.mean.view(),
-        names: &latents.names,
-    };
+    let windows = EncodedWindows { frame: &atoms.frame, y: &atoms.y, x: &atoms.x, means: mean.view(), names };
     Ok(score_order_parameters(&windows, &truth, file.info().pixel_size)?)
 }
 
 /// Scores the latents stored in `/latents`.
 pub fn score_stored_latents(file: &AnalysisFile) -> Result<OrderScores, PipelineError> {
-    score(file, &read_latents(file)?)
+    let latents = read_latent_means(file)?;
+    score(file, &latents.mean, &latents.names)
 }
 
 /// Every window of `windows` encoded with `model`, a block at a time, with progress
@@ -149,7 +149,7 @@ pub fn score_training_seeds(
         let mut model = Rvae::new_seeded(recipe.clone(), device, seed)?;
         train_rvae_rows(&mut model, &windows, &config, progress)?;
         let latents = encode_windows(&model, &windows, device, progress)?;
-        out.push(SeedScores { seed, scores: score(file, &latents)? });
+        out.push(SeedScores { seed, scores: score(file, &latents.mean, &latents.names)? });
     }
     Ok(out)
 }

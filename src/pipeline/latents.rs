@@ -4,7 +4,7 @@
 
 use ndarray::Array1;
 
-use super::{h5, PipelineError, StoredWindows};
+use super::{PipelineError, StoredWindows};
 use crate::analysis::{analyse, spread_sample, AnalysisConfig, LatentAnalysis, LatentTable, SsimComparison};
 use crate::progress::Progress;
 use crate::rvae::{Rvae, WindowRows, ROWS_PER_UNIT};
@@ -46,20 +46,8 @@ pub fn analyse_latents_file(
     let missing = |what: &str, step: &str| {
         PipelineError::Missing(format!("{}: no {what} yet; run `{step}` first", file.path().display()))
     };
-    let reader = hdf5::File::open(file.path()).map_err(h5(file))?;
-    let latents = reader.group("latents").map_err(|_| missing("/latents", "encode"))?;
-    let means: ndarray::Array2<f32> = latents.dataset("mean").and_then(|d| d.read_2d()).map_err(h5(file))?;
-    let names: Vec<String> = crate::store::read_str_attr(&latents, "columns")
-        .ok()
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .ok_or_else(|| PipelineError::Missing("/latents has no column names".into()))?;
-    let sub = reader.group("subimages").map_err(|_| missing("/subimages", "subimages"))?;
-    let read_f32 = |name: &str| -> Result<Vec<f32>, PipelineError> {
-        Ok(sub.dataset(name).and_then(|d| d.read_raw::<f32>()).map_err(h5(file))?)
-    };
-    let (y, x) = (read_f32("y")?, read_f32("x")?);
-    let frame: Vec<u32> = sub.dataset("frame").and_then(|d| d.read_raw()).map_err(h5(file))?;
-    drop((latents, sub, reader));
+    let super::evaluate::StoredLatents { mean: means, names } = super::evaluate::read_latent_means(file)?;
+    let super::evaluate::WindowAtoms { frame, y, x } = super::evaluate::read_window_atoms(file)?;
     if means.nrows() != frame.len() {
         return Err(PipelineError::Missing(format!(
             "{} latent rows for {} windows; run `encode` again",
