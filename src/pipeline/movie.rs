@@ -160,9 +160,6 @@ fn lay_over(base: &mut serde_json::Value, top: serde_json::Value) {
     }
 }
 
-/// A simulated movie of Si-doped graphene (with its ground truth) written to `out`
-/// (`.h5`: itself a valid analysis file; or `.npy`/`.tif`); returns the number of
-/// atoms simulated. A cancelled run leaves nothing at `out`.
 /// The demo's movie (`atomvae demo`, the order-parameter benchmark): 12 frames of
 /// 51 Å square at 0.2 Å/px (the segmenter's own pixel size) with three growing
 /// holes, 2 % vacancies and a patch of contamination.
@@ -179,6 +176,9 @@ pub fn demo_movie() -> (crate::sim::SimParams, crate::sim::MovieParams) {
     (sim, crate::sim::MovieParams { frames: 12, ..Default::default() })
 }
 
+/// A simulated movie of Si-doped graphene (with its ground truth) written to `out`
+/// (`.h5`: itself a valid analysis file; or `.npy`/`.tif`); returns the number of
+/// atoms simulated. A cancelled run leaves nothing at `out`.
 pub fn simulate_movie(
     sim: &crate::sim::SimParams,
     movie: &crate::sim::MovieParams,
