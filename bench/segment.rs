@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use atomvae::segment::{
-    score_atoms, train_segmenter, AtomFinderConfig, Segmenter, SegmenterConfig, SegmenterTrainConfig,
+    score_atoms, train_segmenter, AtomFinderConfig, AtomScores, Segmenter, SegmenterConfig, SegmenterTrainConfig,
 };
 use atomvae::sim::TruthAtom;
 use common::{median, Comparison, Measurement};
@@ -114,25 +114,22 @@ fn main() {
     }
     let stack_s = t0.elapsed().as_secs_f64();
     let mpix = 1024.0 * 1024.0 / 1e6;
-    let (mut tp, mut fp, mut fnn, mut err, mut si_hit, mut si_true, mut si_found) = (0, 0, 0, 0.0, 0.0, 0, 0.0);
-    for (k, found) in found_all.iter().enumerate() {
-        let t: Vec<TruthAtom> = truth.iter().filter(|a| a.frame == k as u32).copied().collect();
-        let s = score_atoms(found, &t, (1024, 1024), px, 3.0 * px, 8.0);
-        tp += s.true_positives;
-        fp += s.false_positives;
-        fnn += s.false_negatives;
-        err += s.mean_error * s.true_positives as f64;
-        si_hit += s.si_recall * s.si_true as f64;
-        si_true += s.si_true;
-        si_found += if s.si_precision > 0.0 { s.si_recall * s.si_true as f64 / s.si_precision } else { 0.0 };
-    }
+    let per_frame: Vec<AtomScores> = found_all
+        .iter()
+        .enumerate()
+        .map(|(k, found)| {
+            let t: Vec<TruthAtom> = truth.iter().filter(|a| a.frame == k as u32).copied().collect();
+            score_atoms(found, &t, (1024, 1024), px, 3.0 * px, 8.0)
+        })
+        .collect();
+    let pooled = AtomScores::pooled(&per_frame);
     let ours_acc = json!({
-        "precision": tp as f64 / (tp + fp) as f64,
-        "recall": tp as f64 / (tp + fnn) as f64,
-        "mean_loc_error_A": err / tp as f64,
-        "si_recall": si_hit / si_true.max(1) as f64,
-        "si_precision": if si_found > 0.0 { si_hit / si_found } else { 1.0 },
-        "n_gt": tp + fnn,
+        "precision": pooled.precision,
+        "recall": pooled.recall,
+        "mean_loc_error_A": pooled.mean_error,
+        "si_recall": pooled.si_recall,
+        "si_precision": pooled.si_precision,
+        "n_gt": pooled.true_positives + pooled.false_negatives,
     });
     let ours_rss = common::vm_hwm_mib();
 

@@ -3,7 +3,7 @@
 //! training (training draws its seeds from a ChaCha stream; these are fixed ≥ 10⁶).
 
 use atomvae::segment::{
-    score_atoms, train_segmenter, AtomFinderConfig, Segmenter, SegmenterConfig, SegmenterTrainConfig,
+    score_atoms, train_segmenter, AtomFinderConfig, AtomScores, Segmenter, SegmenterConfig, SegmenterTrainConfig,
 };
 use atomvae::sim::{simulate_frame, SimParams, Simulator};
 use atomvae::store::StoredModel;
@@ -69,7 +69,7 @@ fn embedded_model_meets_the_accuracy_targets_at_full_and_half_dose() {
     let seg = embedded();
     let finder = AtomFinderConfig::default();
     for dose in [40.0, 20.0] {
-        let mut totals = (0usize, 0usize, 0usize, 0.0f64, 0usize, 0usize, 0usize);
+        let mut per_frame = Vec::new();
         for seed in [1_000_101u64, 1_000_102] {
             let params =
                 SimParams { height: 1024, width: 1024, dose, holes: 2, contamination: 1, ..SimParams::default() };
@@ -80,17 +80,7 @@ fn embedded_model_meets_the_accuracy_targets_at_full_and_half_dose() {
             let frame = sim.next().unwrap();
             let (found, _) = seg.find_atoms(frame.image.view(), params.pixel_size, &finder).unwrap();
             let s = score_atoms(&found, &frame.atoms, (1024, 1024), params.pixel_size, 0.3, 8.0);
-            totals.0 += s.true_positives;
-            totals.1 += s.false_positives;
-            totals.2 += s.false_negatives;
-            totals.3 += s.mean_error * s.true_positives as f64;
-            let si_found = found
-                .iter()
-                .filter(|a| a.class == 2 && a.y >= 8.0 && a.x >= 8.0 && a.y <= 1015.0 && a.x <= 1015.0)
-                .count();
-            totals.4 += (s.si_recall * s.si_true as f64).round() as usize;
-            totals.5 += s.si_true;
-            totals.6 += si_found;
+            per_frame.push(s);
             // Nothing is found inside holes or contamination. The rim itself is fuzzy (amorphous
             // atoms touch the lattice there): a stray find within one bond length plus the
             // probe's reach of the rim counts against precision above, not here.
@@ -102,11 +92,9 @@ fn embedded_model_meets_the_accuracy_targets_at_full_and_half_dose() {
                 }
             }
         }
-        let (tp, fp, fnn, err_sum, si_hit, si_true, si_found) = totals;
-        let precision = tp as f64 / (tp + fp) as f64;
-        let recall = tp as f64 / (tp + fnn) as f64;
-        let mean_error = err_sum / tp as f64;
-        let (si_p, si_r) = (si_hit as f64 / si_found as f64, si_hit as f64 / si_true as f64);
+        let pooled = AtomScores::pooled(&per_frame);
+        let (precision, recall, mean_error) = (pooled.precision, pooled.recall, pooled.mean_error);
+        let (si_p, si_r, si_true) = (pooled.si_precision, pooled.si_recall, pooled.si_true);
         eprintln!("dose {dose}: precision {precision:.4} recall {recall:.4} error {mean_error:.4} Å, Si P {si_p:.3} R {si_r:.3}");
         assert!(precision >= 0.99 && recall >= 0.99, "dose {dose}: precision {precision:.4}, recall {recall:.4}");
         assert!(mean_error <= 0.05, "dose {dose}: mean position error {mean_error:.4} Å");

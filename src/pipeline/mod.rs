@@ -31,6 +31,7 @@ pub(crate) fn h5(file: &AnalysisFile) -> impl Fn(hdf5::Error) -> StoreError + '_
 
 mod atoms;
 mod evaluate;
+mod evaluate_segmenter;
 mod latents;
 mod movie;
 mod rvae;
@@ -41,6 +42,9 @@ pub use atoms::find_atoms_file;
 pub use evaluate::{
     encode_windows, read_truth_atoms, read_window_atoms, score_stored_latents, score_training_seeds, SeedScores,
     SeedSpread, Spread, WindowAtoms,
+};
+pub use evaluate_segmenter::{
+    evaluate_segmenter, read_movie_truth, EvaluationFrames, FrameScores, MatchSettings, SegmenterEvaluation,
 };
 pub use latents::{analyse_latents_file, read_sample_windows};
 pub use movie::{

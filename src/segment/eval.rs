@@ -20,6 +20,56 @@ pub struct AtomScores {
     pub si_recall: f64,
     /// Si atoms among the true atoms scored.
     pub si_true: usize,
+    /// Atoms found as Si.
+    pub si_found: usize,
+    /// Found Si matched to a true Si.
+    pub si_hits: usize,
+}
+
+impl AtomScores {
+    /// The scores from the counts (`error_sum`: summed distance of matched pairs, Å).
+    fn from_counts(tp: usize, found: usize, truth: usize, error_sum: f64, si: (usize, usize, usize)) -> Self {
+        let ratio = |a: usize, b: usize| if b == 0 { 1.0 } else { a as f64 / b as f64 };
+        let (si_hits, si_found, si_true) = si;
+        AtomScores {
+            true_positives: tp,
+            false_positives: found - tp,
+            false_negatives: truth - tp,
+            precision: ratio(tp, found),
+            recall: ratio(tp, truth),
+            mean_error: if tp == 0 { f64::NAN } else { error_sum / tp as f64 },
+            si_precision: ratio(si_hits, si_found),
+            si_recall: ratio(si_hits, si_true),
+            si_true,
+            si_found,
+            si_hits,
+        }
+    }
+
+    /// The scores of several frames taken together (pooled counts, not a mean of ratios).
+    pub fn pooled(parts: &[AtomScores]) -> Self {
+        let sum = |f: fn(&AtomScores) -> usize| parts.iter().map(f).sum::<usize>();
+        let tp = sum(|s| s.true_positives);
+        let error_sum =
+            parts.iter().filter(|s| s.true_positives > 0).map(|s| s.mean_error * s.true_positives as f64).sum();
+        Self::from_counts(
+            tp,
+            tp + sum(|s| s.false_positives),
+            tp + sum(|s| s.false_negatives),
+            error_sum,
+            (sum(|s| s.si_hits), sum(|s| s.si_found), sum(|s| s.si_true)),
+        )
+    }
+
+    /// F1 of atom finding (species aside).
+    pub fn f1(&self) -> f64 {
+        let sum = self.precision + self.recall;
+        if sum == 0.0 {
+            0.0
+        } else {
+            2.0 * self.precision * self.recall / sum
+        }
+    }
 }
 
 /// Scores `found` against `truth` (both in pixels of a (height, width) frame at
@@ -66,21 +116,10 @@ pub fn score_atoms(
             matched.push((d, i, j));
         }
     }
-    let tp = matched.len();
-    let ratio = |a: usize, b: usize| if b == 0 { 1.0 } else { a as f64 / b as f64 };
     let si_found = found.iter().filter(|a| a.class == CLASS_SILICON).count();
     let si_true = truth.iter().filter(|a| a.class == CLASS_SILICON).count();
     let si_hits =
         matched.iter().filter(|&&(_, i, j)| found[i].class == CLASS_SILICON && truth[j].class == CLASS_SILICON).count();
-    AtomScores {
-        true_positives: tp,
-        false_positives: found.len() - tp,
-        false_negatives: truth.len() - tp,
-        precision: ratio(tp, found.len()),
-        recall: ratio(tp, truth.len()),
-        mean_error: if tp == 0 { f64::NAN } else { matched.iter().map(|m| m.0).sum::<f64>() / tp as f64 * pixel_size },
-        si_precision: ratio(si_hits, si_found),
-        si_recall: ratio(si_hits, si_true),
-        si_true,
-    }
+    let error_sum = matched.iter().map(|m| m.0).sum::<f64>() * pixel_size;
+    AtomScores::from_counts(matched.len(), found.len(), truth.len(), error_sum, (si_hits, si_found, si_true))
 }

@@ -142,7 +142,7 @@ fn run(command: Command, cancel: &CancelFlag) -> Result<()> {
         Command::Encode(a) => pipeline_steps::encode(&a, &cancel),
         Command::Report(a) => analyze::report(&a, &cancel),
         Command::TrainSegmenter(a) => segmenter::train(&a, &cancel),
-        Command::EvaluateSegmenter(a) => segmenter::evaluate(&a),
+        Command::EvaluateSegmenter(a) => segmenter::evaluate(&a, &cancel),
         Command::EvaluateRvae(a) => evaluate_rvae::run(&a, &cancel),
         Command::Inspect { file } => inspect::inspect(&file),
         Command::Demo { out_dir, seed } => analyze::demo(&out_dir, seed, &cancel),

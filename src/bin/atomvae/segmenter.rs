@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
+use atomvae::pipeline::{evaluate_segmenter, EvaluationFrames, MatchSettings};
 use atomvae::progress::CancelFlag;
 use atomvae::segment::{train_segmenter, AtomFinderConfig, Segmenter, SegmenterConfig, SegmenterTrainConfig};
 use atomvae::sim::SimParams;
@@ -60,6 +61,13 @@ pub struct EvaluateArgs {
     /// Model file (.h5 or compact bytes); default: the embedded model.
     #[arg(long)]
     model: Option<PathBuf>,
+    /// Score every frame of this movie (`.h5` with `/frames`, `pixel_size_angstrom`
+    /// and `/truth/atoms`, e.g. bench/multislice's dev set) instead of simulating.
+    #[arg(long, conflicts_with_all = ["frames", "size", "dose", "pixel_size", "first_seed"])]
+    movie: Option<PathBuf>,
+    /// Write the per-frame and pooled scores to this JSON file.
+    #[arg(long)]
+    json: Option<PathBuf>,
     /// Number of simulated frames.
     #[arg(long, default_value_t = 2)]
     frames: usize,
@@ -176,25 +184,36 @@ pub fn train(args: &TrainSegmenterArgs, cancel: &CancelFlag) -> Result<()> {
     Ok(())
 }
 
-pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
+pub fn evaluate(args: &EvaluateArgs, cancel: &CancelFlag) -> Result<()> {
     let device = args.common.device.resolve()?;
     let segmenter = atomvae::pipeline::load_segmenter(args.model.as_deref(), device)?;
-    let finder = AtomFinderConfig::default();
     let params = SimParams::from(args);
-    for k in 0..args.frames {
-        let frame = atomvae::sim::simulate_frame(&params, args.first_seed + k as u64)?;
-        let t0 = std::time::Instant::now();
-        let (found, _) = segmenter.find_atoms(frame.image.view(), args.pixel_size, &finder)?;
-        let secs = t0.elapsed().as_secs_f64();
-        let scores = atomvae::segment::score_atoms(
-            &found,
-            &frame.atoms,
-            frame.image.dim(),
-            args.pixel_size,
-            args.match_radius,
-            args.border,
-        );
-        println!("frame {k}: {} s {}", secs, serde_json::to_string(&scores)?);
+    let frames = match &args.movie {
+        Some(path) => EvaluationFrames::Movie(path),
+        None => EvaluationFrames::Simulated { params: &params, first_seed: args.first_seed, count: args.frames },
+    };
+    let matching = MatchSettings { radius: args.match_radius, border: args.border };
+    let mut progress = BarProgress::new(cancel);
+    let evaluation = evaluate_segmenter(&segmenter, frames, &AtomFinderConfig::default(), &matching, &mut progress)?;
+    for f in &evaluation.frames {
+        println!("frame {}: {:.3} s {}", f.frame, f.seconds, serde_json::to_string(&f.scores)?);
+    }
+    let p = &evaluation.pooled;
+    println!(
+        "all frames: atom precision {:.4}, recall {:.4}, F1 {:.4}, position error {:.3} Å; \
+         Si precision {:.3}, recall {:.3} ({} found, {} true)",
+        p.precision,
+        p.recall,
+        p.f1(),
+        p.mean_error,
+        p.si_precision,
+        p.si_recall,
+        p.si_found,
+        p.si_true
+    );
+    if let Some(out) = &args.json {
+        let text = serde_json::to_string_pretty(&evaluation)?;
+        std::fs::write(out, text).with_context(|| format!("cannot write {}", out.display()))?;
     }
     Ok(())
 }
