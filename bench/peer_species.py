@@ -45,9 +45,18 @@ def main():
     seg = aoi.models.Segmentor("Unet", nb_classes=3, seed=1)
     t0 = time.time()
     seg.fit(
-        x[:n], y[:n], x[n:], y[n:], loss="ce", training_cycles=args.iters, batch_size=8,
-        compute_accuracy=False, swa=False, print_loss=max(1, args.iters // 5),
-        filename=str(Path(args.out_dir) / "peer_seg"), plot_training_history=False,
+        x[:n],
+        y[:n],
+        x[n:],
+        y[n:],
+        loss="ce",
+        training_cycles=args.iters,
+        batch_size=8,
+        compute_accuracy=False,
+        swa=False,
+        print_loss=max(1, args.iters // 5),
+        filename=str(Path(args.out_dir) / "peer_seg"),
+        plot_training_history=False,
     )
     print(f"peer U-Net trained in {time.time() - t0:.0f} s", flush=True)
     for movie in args.movies:

@@ -327,30 +327,6 @@ atomvae_analyze_movie_json (
     void * user_data);
 
 /** \brief
- *  True when libtorch sees a CUDA device.
- */
-bool
-atomvae_cuda_available (void);
-
-/** \brief
- *  Windows of window × window px around `count` centres (y, x pairs in px) of a
- *  height × width image, into count × window × window values. Centres are
- *  rounded to the nearest pixel, or interpolated with `bilinear`; windows that
- *  cross the image edge are completed with zeros.
- */
-AtomvaeStatus_t
-atomvae_cut_windows (
-    float const * image,
-    size_t height,
-    size_t width,
-    float const * centres,
-    size_t count,
-    size_t window,
-    bool bilinear,
-    float * windows,
-    size_t capacity);
-
-/** \brief
  *  One atom found in a probability map.
  */
 typedef struct AtomvaeAtom {
@@ -374,6 +350,49 @@ typedef struct AtomvaeAtom {
      */
     float confidence;
 } AtomvaeAtom_t;
+
+/** \brief
+ *  The Si check of atom finding (`atomvae atoms --si-min-ratio`): every atom of
+ *  `atoms` (found on `frame`, height × width f32, at `pixel_size` Å/px) whose class
+ *  is Si but whose intensity is below `min_ratio` × the median of the atoms within
+ *  5 Å becomes C, in place; `*changed` (may be NULL) says how many. `min_ratio` 2 is
+ *  the library's default; 0 changes nothing. Call it after `atomvae_find_atoms` when
+ *  the frame is at hand, so that the atoms match those of the `atoms` step.
+ */
+AtomvaeStatus_t
+atomvae_check_silicon (
+    float const * frame,
+    size_t height,
+    size_t width,
+    double pixel_size,
+    double min_ratio,
+    AtomvaeAtom_t * atoms,
+    size_t count,
+    size_t * changed);
+
+/** \brief
+ *  True when libtorch sees a CUDA device.
+ */
+bool
+atomvae_cuda_available (void);
+
+/** \brief
+ *  Windows of window × window px around `count` centres (y, x pairs in px) of a
+ *  height × width image, into count × window × window values. Centres are
+ *  rounded to the nearest pixel, or interpolated with `bilinear`; windows that
+ *  cross the image edge are completed with zeros.
+ */
+AtomvaeStatus_t
+atomvae_cut_windows (
+    float const * image,
+    size_t height,
+    size_t width,
+    float const * centres,
+    size_t count,
+    size_t window,
+    bool bilinear,
+    float * windows,
+    size_t capacity);
 
 /** \brief
  *  Atoms in class probabilities (classes × height × width, background first):

@@ -240,7 +240,9 @@ def main():
             frames.append(frame.astype(np.float32))
             for k in np.flatnonzero(inside):
                 truth.append((index, yx[k, 0], yx[k, 1], 2 if is_si[k] else 1, 14 if is_si[k] else 6, grain[k], sub[k]))
-            settings_all.append({**settings, "kind": kind, "structure": s, "dose": float(dose) if np.isfinite(dose) else None})
+            settings_all.append(
+                {**settings, "kind": kind, "structure": s, "dose": float(dose) if np.isfinite(dose) else None}
+            )
         print(
             f"structure {s} ({kind}): {inside.sum()} atoms in the frame, {is_si[inside].sum()} Si, "
             f"{time.time() - t0:.0f} s",
@@ -256,7 +258,15 @@ def main():
         f.attrs["frame_settings"] = json.dumps(settings_all)
         atoms = f.create_group("truth/atoms")
         for col, (name, dtype) in enumerate(
-            [("frame", "u4"), ("y", "f4"), ("x", "f4"), ("class", "u1"), ("z", "u1"), ("grain", "u1"), ("sublattice", "u1")]
+            [
+                ("frame", "u4"),
+                ("y", "f4"),
+                ("x", "f4"),
+                ("class", "u1"),
+                ("z", "u1"),
+                ("grain", "u1"),
+                ("sublattice", "u1"),
+            ]
         ):
             atoms.create_dataset(name, data=truth[:, col].astype(dtype))
     import os

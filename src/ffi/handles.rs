@@ -10,7 +10,7 @@ use safer_ffi::prelude::*;
 use super::{guarded, AtomvaeDevice, AtomvaeStatus, FfiError};
 use crate::progress::Progress;
 use crate::rvae::{Rvae, RvaeConfig, RvaeTrainConfig};
-use crate::segment::{AtomFinderConfig, Segmenter};
+use crate::segment::{AtomFinderConfig, FoundAtom, Segmenter};
 
 /// A segmentation model (opaque).
 #[derive_ReprC]
@@ -369,6 +369,50 @@ pub unsafe fn atomvae_find_atoms(
         let out = output(atoms, capacity, found.len(), "atoms")?;
         for (slot, a) in out.iter_mut().zip(&found) {
             *slot = AtomvaeAtom { y: a.y as f32, x: a.x as f32, class_id: a.class, confidence: a.confidence };
+        }
+        Ok(())
+    })
+}
+
+/// The Si check of atom finding (`atomvae atoms --si-min-ratio`): every atom of
+/// `atoms` (found on `frame`, height × width f32, at `pixel_size` Å/px) whose class
+/// is Si but whose intensity is below `min_ratio` × the median of the atoms within
+/// 5 Å becomes C, in place; `*changed` (may be NULL) says how many. `min_ratio` 2 is
+/// the library's default; 0 changes nothing. Call it after `atomvae_find_atoms` when
+/// the frame is at hand, so that the atoms match those of the `atoms` step.
+#[ffi_export]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn atomvae_check_silicon(
+    frame: *const f32,
+    height: usize,
+    width: usize,
+    pixel_size: f64,
+    min_ratio: f64,
+    atoms: *mut AtomvaeAtom,
+    count: usize,
+    changed: Option<&mut usize>,
+) -> AtomvaeStatus {
+    guarded(|| {
+        let config = AtomFinderConfig { si_min_ratio: min_ratio, ..AtomFinderConfig::default() };
+        config.check(pixel_size).map_err(FfiError::invalid)?;
+        let n = shape_len(&[height, width], "frame")?;
+        let values = input(frame, n, "frame")?;
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(FfiError::invalid("the frame contains NaN or infinite values"));
+        }
+        disjoint((frame, n), (atoms.cast_const(), count), "frame and atoms")?;
+        let rows = output(atoms, count, count, "atoms")?;
+        let mut found: Vec<FoundAtom> = rows
+            .iter()
+            .map(|a| FoundAtom { y: a.y as f64, x: a.x as f64, class: a.class_id, confidence: a.confidence })
+            .collect();
+        let view = ArrayView2::from_shape((height, width), values).expect("checked length");
+        let n_changed = crate::segment::check_silicon(view, pixel_size, &mut found, min_ratio);
+        for (slot, a) in rows.iter_mut().zip(&found) {
+            slot.class_id = a.class;
+        }
+        if let Some(out) = changed {
+            *out = n_changed;
         }
         Ok(())
     })

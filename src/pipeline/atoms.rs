@@ -1,11 +1,12 @@
 //! Step 2 (the paper's Methods, atom finding): blobs of the class probabilities
-//! become atoms with a class and a confidence, into `/atoms`.
+//! become atoms with a class and a confidence, into `/atoms`; a Si is checked
+//! against the frame's intensity (`segment::species`).
 
 use ndarray::s;
 
 use super::{h5, PipelineError};
 use crate::progress::Progress;
-use crate::segment::{find_atoms, AtomFinderConfig, SegmentError};
+use crate::segment::{check_silicon, find_atoms, AtomFinderConfig, SegmentError};
 use crate::store::{now_utc, write_atoms, AnalysisFile, AtomTable, StepRecord, StoreError};
 
 /// Step 2: atoms from `/probabilities` into `/atoms`.
@@ -34,7 +35,12 @@ pub fn find_atoms_file(
                 return Err(StoreError::Cancelled.into());
             }
             let p: ndarray::Array3<f32> = probs.read_slice(s![k, .., .., ..]).map_err(h5(file))?;
-            for a in find_atoms(p.view(), info.pixel_size, finder) {
+            let mut found = find_atoms(p.view(), info.pixel_size, finder);
+            if finder.si_min_ratio > 0.0 {
+                let frame = file.read_frame(k)?;
+                check_silicon(frame.view(), info.pixel_size, &mut found, finder.si_min_ratio);
+            }
+            for a in found {
                 table.frame.push(k as u32);
                 table.y.push(a.y as f32);
                 table.x.push(a.x as f32);

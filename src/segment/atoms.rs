@@ -2,6 +2,8 @@
 //! DCNN output"): threshold the atom probability 1 − p(background), label connected
 //! blobs, take probability-weighted centroids (sub-pixel), decide the class by
 //! probability mass, merge blobs split in two, drop specks and a border margin.
+//! (The Si check against the frame's intensity, `species`, follows wherever the
+//! frame is at hand.)
 
 use ndarray::ArrayView3;
 use serde::{Deserialize, Serialize};
@@ -18,25 +20,32 @@ pub struct AtomFinderConfig {
     pub merge_distance: f64,
     /// Atoms closer than this to the frame edge (original pixels) are dropped.
     pub border: f64,
+    /// An atom the network calls Si stays Si only when it is at least this many
+    /// times as bright as the carbon around it (see `segment::species`); 0 trusts
+    /// the network alone. Needs the frame: applied where atoms are found on a frame.
+    pub si_min_ratio: f64,
 }
 
 impl AtomFinderConfig {
     /// Refuses settings (or a pixel size) that no atom finding can use.
     pub fn check(&self, pixel_size: f64) -> Result<(), String> {
         let pixel_ok = (super::MIN_PIXEL_SIZE..=super::MAX_PIXEL_SIZE).contains(&pixel_size);
-        let lengths_ok = [self.min_area, self.merge_distance, self.border].iter().all(|v| v.is_finite() && *v >= 0.0);
+        let lengths_ok = [self.min_area, self.merge_distance, self.border, self.si_min_ratio]
+            .iter()
+            .all(|v| v.is_finite() && *v >= 0.0);
         if pixel_ok && (0.0..1.0).contains(&self.threshold) && lengths_ok {
             return Ok(());
         }
         Err(format!(
-            "atom finding needs a pixel size in {}–{} Å/px, a threshold in [0, 1) and lengths ≥ 0; got pixel size \
-             {pixel_size}, threshold {}, min area {}, merge distance {}, border {}",
+            "atom finding needs a pixel size in {}–{} Å/px, a threshold in [0, 1), lengths and the Si ratio ≥ 0; \
+             got pixel size {pixel_size}, threshold {}, min area {}, merge distance {}, border {}, Si ratio {}",
             super::MIN_PIXEL_SIZE,
             super::MAX_PIXEL_SIZE,
             self.threshold,
             self.min_area,
             self.merge_distance,
-            self.border
+            self.border,
+            self.si_min_ratio
         ))
     }
 
@@ -49,7 +58,7 @@ impl AtomFinderConfig {
 
 impl Default for AtomFinderConfig {
     fn default() -> Self {
-        Self { threshold: 0.5, min_area: 0.05, merge_distance: 0.7, border: 0.0 }
+        Self { threshold: 0.5, min_area: 0.05, merge_distance: 0.7, border: 0.0, si_min_ratio: 2.0 }
     }
 }
 

@@ -8,6 +8,7 @@ mod atoms;
 mod eval;
 mod infer;
 mod resample;
+mod species;
 mod train;
 mod unet;
 
@@ -15,6 +16,7 @@ pub use atoms::{find_atoms, AtomFinderConfig, FoundAtom};
 pub use eval::{score_atoms, AtomScores};
 pub use infer::{check_frame, normalize, GridPrediction, MAX_PIXEL_SIZE, MIN_PIXEL_SIZE};
 pub use resample::{resize, target_grid, to_original, to_resampled};
+pub use species::check_silicon;
 pub use train::{train_segmenter, training_pair, SegmenterTrainConfig, TrainReport};
 pub use unet::UNet;
 
@@ -174,7 +176,8 @@ impl Segmenter {
         finder: &AtomFinderConfig,
     ) -> Result<(Vec<FoundAtom>, GridPrediction), SegmentError> {
         let grid = self.predict_grid(frame, pixel_size)?;
-        let atoms = atoms_in_original_pixels(&grid, self.config.pixel_size, finder);
+        let mut atoms = atoms_in_original_pixels(&grid, self.config.pixel_size, finder);
+        check_silicon(frame, pixel_size, &mut atoms, finder.si_min_ratio);
         Ok((atoms, grid))
     }
 }

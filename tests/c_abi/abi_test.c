@@ -148,6 +148,17 @@ int main(int argc, char **argv) {
     CHECK(atomvae_find_atoms(probs, classes, H, W, 0.2, 0.5, 0.0, atoms, count + 1, NULL) == ATOMVAE_STATUS_INVALID_ARGUMENT);
     CHECK(atomvae_find_atoms(probs, 1, H, W, 0.2, 0.5, 0.0, atoms, count + 1, &again) == ATOMVAE_STATUS_INVALID_ARGUMENT);
     CHECK(atomvae_find_atoms(probs, classes, H, W, 0.2, 1.5, 0.0, atoms, count + 1, &again) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    /* The Si check: an atom called Si on the lattice's own carbon contrast becomes C. */
+    for (size_t i = 0; i < count; i++) atoms[i].class_id = 1;
+    atoms[0].class_id = 2;
+    size_t changed = 99;
+    CHECK(atomvae_check_silicon(frame, H, W, 0.2, 2.0, atoms, count, &changed) == ATOMVAE_STATUS_OK);
+    CHECK(changed == 1 && atoms[0].class_id == 1);
+    atoms[0].class_id = 2;
+    CHECK(atomvae_check_silicon(frame, H, W, 0.2, 0.0, atoms, count, &changed) == ATOMVAE_STATUS_OK);
+    CHECK(changed == 0 && atoms[0].class_id == 2); /* ratio 0: the network alone */
+    CHECK(atomvae_check_silicon(frame, H, W, 0.2, -1.0, atoms, count, NULL) == ATOMVAE_STATUS_INVALID_ARGUMENT);
+    CHECK(atomvae_check_silicon(NULL, H, W, 0.2, 2.0, atoms, count, NULL) == ATOMVAE_STATUS_INVALID_ARGUMENT);
     /* Windows around the atoms (zero-padded at the edges). */
     enum { CW = 9 };
     float centres[4] = {10.0f, 12.0f, 1.0f, 1.0f};

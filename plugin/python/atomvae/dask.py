@@ -387,11 +387,13 @@ def segment(
     )
 
 
-def _atoms_block(probabilities: np.ndarray, first_frame: int, pixel_size: float, threshold: float, border: float):
+def _atoms_block(
+    probabilities: np.ndarray, frames, first_frame: int, pixel_size: float, threshold: float, border: float
+):
     _prepare()
     if probabilities.shape[0] == 0:
         return np.empty(0, ATOM_DTYPE)
-    found = _find_atoms(probabilities, pixel_size, threshold, border)
+    found = _find_atoms(probabilities, pixel_size, threshold, border, frames=frames)
     found["frame"] += np.uint32(first_frame)
     return found
 
@@ -400,22 +402,32 @@ def _concatenate_atoms(*parts: np.ndarray) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0, ATOM_DTYPE)
 
 
-def find_atoms(probabilities: da.Array, pixel_size: float, threshold: float = 0.5, border: float = 0.0):
+def find_atoms(probabilities: da.Array, pixel_size: float, threshold: float = 0.5, border: float = 0.0, frames=None):
     """Atoms in lazy class probabilities ``(frames, classes, H, W)``: a
     ``dask.delayed`` whose result is the atom table of the whole movie (numpy
     structured array, fields ``frame, y, x, class, confidence``; frames numbered
     over the movie, rows in frame order) — the same table
     :func:`atomvae.find_atoms` gives on the whole stack. One task per frame block,
-    run where that block's probabilities are."""
+    run where that block's probabilities are. With ``frames`` (the lazy frames the
+    probabilities came from) each Si is checked against the carbon around it."""
     if probabilities.ndim != 4:
         raise InvalidArgument(f"probabilities must be (frames, classes, H, W), got {probabilities.ndim}-D")
     if any(len(c) > 1 for c in probabilities.chunks[1:]):
         probabilities = probabilities.rechunk({1: -1, 2: -1, 3: -1})
     blocks = probabilities.to_delayed().ravel()
     starts = np.concatenate([[0], np.cumsum(probabilities.chunks[0])[:-1]]).astype(int)
+    if frames is None:
+        frame_blocks = [None] * len(blocks)
+    else:
+        frames = as_frames(frames)
+        if frames.shape != (probabilities.shape[0], *probabilities.shape[2:]):
+            raise InvalidArgument(f"frames {frames.shape} do not match probabilities {probabilities.shape}")
+        frame_blocks = frames.rechunk((probabilities.chunks[0], -1, -1)).to_delayed().ravel()
     parts = [
-        dask.delayed(_atoms_block, pure=True)(block, int(start), float(pixel_size), float(threshold), float(border))
-        for block, start in zip(blocks, starts, strict=True)
+        dask.delayed(_atoms_block, pure=True)(
+            block, frame_block, int(start), float(pixel_size), float(threshold), float(border)
+        )
+        for block, frame_block, start in zip(blocks, frame_blocks, starts, strict=True)
     ]
     return dask.delayed(_concatenate_atoms, pure=True)(*parts)
 
@@ -435,8 +447,9 @@ def segment_atoms(
     atoms)`` — the lazy probabilities (:func:`segment`) and the lazy atom table
     (:func:`find_atoms`). ``dask.compute(probabilities, atoms)`` or
     ``client.compute(atoms)`` segment each block once."""
-    probabilities = segment(frames, pixel_size, model=model, device=device, classes=classes, chunk_mib=chunk_mib)
-    return probabilities, find_atoms(probabilities, pixel_size, threshold, border)
+    frames = as_frames(frames, chunk_mib)
+    probabilities = segment(frames, pixel_size, model=model, device=device, classes=classes)
+    return probabilities, find_atoms(probabilities, pixel_size, threshold, border, frames=frames)
 
 
 def atoms_dataframe(atoms: np.ndarray):

@@ -69,14 +69,30 @@ class Segmenter(L.Handle):
         return out
 
 
-def find_atoms(probabilities, pixel_size: float, threshold: float = 0.5, border: float = 0.0) -> np.ndarray:
+def find_atoms(
+    probabilities,
+    pixel_size: float,
+    threshold: float = 0.5,
+    border: float = 0.0,
+    frames=None,
+    si_min_ratio: float = 2.0,
+) -> np.ndarray:
     """Atoms in class probabilities (classes, H, W) or a stack (n, classes, H, W):
     a structured array with fields ``frame, y, x, class, confidence`` (positions in
     px, (0, 0) the centre of the top-left pixel). ``threshold`` on 1 − p(background);
-    atoms closer than ``border`` px to an edge are dropped."""
+    atoms closer than ``border`` px to an edge are dropped. With ``frames`` (the
+    frame (H, W) or stack (n, H, W) the probabilities came from) an atom called Si
+    stays Si only when it is at least ``si_min_ratio`` × as bright as the carbon
+    around it, as in the ``atoms`` step; without them the network alone decides."""
     p = as_float32(probabilities, "probabilities", (3, 4))
     size = pixel_size_of(pixel_size)
     stack = p if p.ndim == 4 else p[None]
+    images = None
+    if frames is not None:
+        images = as_float32(frames, "frames", (2, 3))
+        images = images if images.ndim == 3 else images[None]
+        if images.shape[0] != stack.shape[0] or images.shape[1:] != stack.shape[2:]:
+            raise InvalidArgument(f"frames of shape {images.shape} do not match probabilities of shape {stack.shape}")
     parts = []
     count = L.ffi.new("size_t *")
     for index, frame in enumerate(stack):
@@ -92,6 +108,12 @@ def find_atoms(probabilities, pixel_size: float, threshold: float = 0.5, border:
                 reading(frame), classes, height, width, size, threshold, border, rows, count[0], count
             )
         )
+        if images is not None:
+            L.check(
+                L.lib.atomvae_check_silicon(
+                    reading(images[index]), height, width, size, float(si_min_ratio), rows, count[0], L.ffi.NULL
+                )
+            )
         found = np.empty(count[0], ATOM_DTYPE)
         raw = np.frombuffer(
             L.ffi.buffer(rows, L.ffi.sizeof("AtomvaeAtom_t") * count[0]),

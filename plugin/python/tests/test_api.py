@@ -25,7 +25,7 @@ def cli_atoms(cli, movie_path, tmp_path, border: float, threshold: float) -> np.
 def test_same_atoms_through_python_as_through_the_cli(cli, movie_path, frames, segmenter, tmp_path):
     expected = cli_atoms(cli, movie_path, tmp_path, border=8, threshold=0.5)
     probabilities = segmenter.segment(frames, PIXEL_SIZE)
-    found = atomvae.find_atoms(probabilities, PIXEL_SIZE, threshold=0.5, border=8)
+    found = atomvae.find_atoms(probabilities, PIXEL_SIZE, threshold=0.5, border=8, frames=frames)
     assert len(found) > 300
     assert found.dtype == atomvae.ATOM_DTYPE
     for field in ("frame", "class"):
@@ -36,6 +36,24 @@ def test_same_atoms_through_python_as_through_the_cli(cli, movie_path, frames, s
     single = atomvae.find_atoms(probabilities[1], PIXEL_SIZE, border=8)
     np.testing.assert_array_equal(single["x"], found[found["frame"] == 1]["x"])
     assert set(single["frame"]) == {0}
+
+
+def test_with_its_frames_a_si_must_be_brighter_than_the_carbon_around_it(frames, segmenter):
+    probabilities = segmenter.segment(frames[0], PIXEL_SIZE)
+    trusted = atomvae.find_atoms(probabilities, PIXEL_SIZE, border=8)
+    checked = atomvae.find_atoms(probabilities, PIXEL_SIZE, border=8, frames=frames[0])
+    assert (trusted["class"] == 2).sum() >= 1
+    np.testing.assert_array_equal(checked["class"], trusted["class"])  # the true Si pass
+    # A network that called every atom Si: the check turns the carbon back.
+    swapped = probabilities[[0, 2, 1]]
+    all_si = atomvae.find_atoms(swapped, PIXEL_SIZE, border=8)
+    assert (all_si["class"] == 2).all()
+    fixed = atomvae.find_atoms(swapped, PIXEL_SIZE, border=8, frames=frames[0])
+    assert (fixed["class"] == 1).sum() > 0.9 * len(fixed)
+    unchecked = atomvae.find_atoms(swapped, PIXEL_SIZE, border=8, frames=frames[0], si_min_ratio=0.0)
+    assert (unchecked["class"] == 2).all()
+    with pytest.raises(atomvae.InvalidArgument):
+        atomvae.find_atoms(probabilities, PIXEL_SIZE, frames=frames[:2])
 
 
 def test_segmentation_accepts_any_real_dtype_and_order(frames, segmenter):

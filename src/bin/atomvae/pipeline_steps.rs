@@ -66,6 +66,11 @@ pub struct AtomsArgs {
     /// Blobs smaller than this are ignored (Å²).
     #[arg(long, default_value_t = AtomFinderConfig::default().min_area)]
     min_area: f64,
+    /// A Si must be at least this many times as bright as the carbon around it
+    /// (mean over a 0.4 Å disc above the background, against the median of the atoms
+    /// within 5 Å), or it is counted as C; 0 trusts the network alone.
+    #[arg(long, default_value_t = AtomFinderConfig::default().si_min_ratio)]
+    si_min_ratio: f64,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -106,6 +111,7 @@ impl From<&AtomsArgs> for AtomFinderConfig {
             border: a.border,
             merge_distance: a.merge_distance,
             min_area: a.min_area,
+            si_min_ratio: a.si_min_ratio,
         }
     }
 }

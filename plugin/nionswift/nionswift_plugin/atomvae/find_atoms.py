@@ -96,7 +96,8 @@ class FindAtoms:
         segmenter = _engine.segmenter()
         probabilities = segmenter.segment(frames.data, frames.pixel_size, progress=progress.part(0.0, 0.95))
         progress.check()
-        atoms = atomvae.find_atoms(probabilities, frames.pixel_size, **settings)
+        # With the frames, a Si is checked against the carbon around it (as `atoms` does).
+        atoms = atomvae.find_atoms(probabilities, frames.pixel_size, frames=frames.data, **settings)
         progress(1.0)
         return Found(frames, probabilities, atoms, segmenter.class_names, settings, value["max_marks"])
 
