@@ -179,3 +179,47 @@ fn bad_input_and_bad_models_get_clear_errors() {
     let e = Segmenter::from_stored(&other, cpu()).unwrap_err().to_string();
     assert!(e.contains("not a segmentation model"), "{e}");
 }
+
+#[test]
+fn a_stored_movie_with_ground_truth_is_scored_frame_by_frame_and_pooled() {
+    use atomvae::pipeline::{evaluate_segmenter, simulate_movie, EvaluationFrames, MatchSettings};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("movie.h5");
+    let sim = SimParams { height: 256, width: 256, si_fraction: 0.05, ..SimParams::default() };
+    let movie = atomvae::sim::MovieParams { frames: 3, ..Default::default() };
+    simulate_movie(&sim, &movie, 1_000_400, &path, &mut atomvae::progress::Silent).unwrap();
+    let matching = MatchSettings { radius: 0.3, border: 8.0 };
+    let finder = AtomFinderConfig::default();
+    let evaluation = evaluate_segmenter(
+        &embedded(),
+        EvaluationFrames::Movie(&path),
+        &finder,
+        &matching,
+        &mut atomvae::progress::Silent,
+    )
+    .unwrap();
+    assert_eq!(evaluation.frames.len(), 3);
+    assert_eq!(evaluation.pixel_size, sim.pixel_size);
+    let p = &evaluation.pooled;
+    let summed = |f: fn(&AtomScores) -> usize| evaluation.frames.iter().map(|s| f(&s.scores)).sum::<usize>();
+    assert_eq!(p.true_positives, summed(|s| s.true_positives));
+    assert_eq!(p.si_true, summed(|s| s.si_true));
+    assert!(p.si_true >= 10, "the movie has Si: {p:?}");
+    assert!(p.f1() > 0.98 && p.si_precision >= 0.95 && p.si_recall >= 0.95, "{p:?}");
+    // A movie without ground truth is refused with a message saying so.
+    let bare = dir.path().join("bare.h5");
+    {
+        let file = hdf5::File::create(&bare).unwrap();
+        file.new_dataset_builder().with_data(&ndarray::Array3::<f32>::ones((1, 64, 64))).create("frames").unwrap();
+        file.new_attr::<f64>().create("pixel_size_angstrom").unwrap().write_scalar(&0.1).unwrap();
+    }
+    let refused = evaluate_segmenter(
+        &embedded(),
+        EvaluationFrames::Movie(&bare),
+        &finder,
+        &matching,
+        &mut atomvae::progress::Silent,
+    );
+    let message = refused.expect_err("no ground truth").to_string();
+    assert!(message.contains("/truth/atoms"), "{message}");
+}

@@ -19,7 +19,7 @@ use super::infer::normalize;
 use super::resample::{resize, to_resampled};
 use super::{SegmentError, Segmenter, SegmenterConfig};
 use crate::progress::Progress;
-use crate::sim::{label_mask, simulate_frame, SimParams, TruthAtom};
+use crate::sim::{gaussian_blur, label_mask, simulate_frame, SimParams, TruthAtom};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -83,7 +83,8 @@ fn random_sim_params(rng: &mut ChaCha8Rng, pixel_size: f64, side: usize, config:
         width: side,
         pixel_size,
         probe_sigma: rng.gen_range(0.5..0.75),
-        dose: log_uniform(rng, config.dose_range),
+        // A tenth of the patches without shot noise, as multislice software gives them.
+        dose: if rng.gen_bool(0.1) { 0.0 } else { log_uniform(rng, config.dose_range) },
         read_noise: rng.gen_range(0.0..0.1),
         background: rng.gen_range(0.0..0.1),
         z_exponent: rng.gen_range(1.5..1.9),
@@ -99,28 +100,12 @@ fn random_sim_params(rng: &mut ChaCha8Rng, pixel_size: f64, side: usize, config:
         line_jitter: rng.gen_range(0.0..0.3),
         drift: rng.gen_range(-2.0..2.0),
         label_radius: 0.5,
+        // Multislice-like contrast (issue 14 §1): probe tails in half of the
+        // patches, contamination from one layer to thick.
+        probe_tail: if rng.gen_bool(0.5) { rng.gen_range(0.05..0.3) } else { 0.0 },
+        probe_tail_sigma: rng.gen_range(1.0..3.0),
+        contamination_weight: rng.gen_range(1.0..3.0),
     }
-}
-
-fn gaussian_blur(img: &Array2<f32>, sigma: f64) -> Array2<f32> {
-    let radius = (3.0 * sigma).ceil() as isize;
-    let kernel: Vec<f32> = (-radius..=radius).map(|d| (-(d * d) as f64 / (2.0 * sigma * sigma)).exp() as f32).collect();
-    let norm: f32 = kernel.iter().sum();
-    let (h, w) = img.dim();
-    let pass = |src: &Array2<f32>, along_rows: bool| {
-        Array2::from_shape_fn((h, w), |(r, c)| {
-            let mut acc = 0.0;
-            for (k, kv) in kernel.iter().enumerate() {
-                let d = k as isize - radius;
-                let (rr, cc) = if along_rows { (r as isize, c as isize + d) } else { (r as isize + d, c as isize) };
-                let rr = rr.clamp(0, h as isize - 1) as usize;
-                let cc = cc.clamp(0, w as isize - 1) as usize;
-                acc += kv * src[[rr, cc]];
-            }
-            acc / norm
-        })
-    };
-    pass(&pass(img, true), false)
 }
 
 /// One augmented, normalised training patch on the model's grid and its labels.

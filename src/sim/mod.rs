@@ -21,8 +21,8 @@ mod sample;
 pub use geometry::{rotate, Blob, NeighborGrid, Point};
 pub use params::{MovieParams, SimParams, CC_BOND, LATTICE_CONSTANT, MAX_PIXEL_SIZE};
 pub use render::{
-    image_sample, label_mask, probability_targets, z_weight, SimFrame, TruthAtom, CLASS_BACKGROUND, CLASS_CARBON,
-    CLASS_NAMES, CLASS_SILICON,
+    gaussian_blur, image_sample, label_mask, probability_targets, z_weight, SimFrame, TruthAtom, CLASS_BACKGROUND,
+    CLASS_CARBON, CLASS_NAMES, CLASS_SILICON,
 };
 pub use sample::{honeycomb, Sample, SampleAtom, Z_CARBON, Z_SILICON};
 

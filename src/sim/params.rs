@@ -57,6 +57,14 @@ pub struct SimParams {
     pub drift: f64,
     /// Radius of the class label disks and width of the probability targets (Å).
     pub label_radius: f64,
+    /// Fraction of the probe's intensity in a wide tail (0 = a pure Gaussian): the
+    /// Airy rings and aberration tails of a real probe, which multislice frames have.
+    pub probe_tail: f64,
+    /// σ of that tail (Å).
+    pub probe_tail_sigma: f64,
+    /// Brightness of each amorphous contamination atom in units of a C atom (thick
+    /// contamination is several layers: brighter than the lattice).
+    pub contamination_weight: f64,
 }
 
 impl Default for SimParams {
@@ -82,6 +90,9 @@ impl Default for SimParams {
             line_jitter: 0.05,
             drift: 0.0,
             label_radius: 0.5,
+            probe_tail: 0.0,
+            probe_tail_sigma: 2.0,
+            contamination_weight: 1.0,
         }
     }
 }
@@ -162,6 +173,18 @@ impl SimParams {
             if !v.is_finite() || (name == "line jitter" && v < 0.0) {
                 return bad(&format!("{name} must be a finite number of px (jitter ≥ 0), got {v}"));
             }
+        }
+        if !(self.probe_tail.is_finite() && (0.0..1.0).contains(&self.probe_tail)) {
+            return bad(&format!("probe tail must be a fraction in [0, 1), got {}", self.probe_tail));
+        }
+        if !(self.probe_tail_sigma.is_finite() && self.probe_tail_sigma > self.probe_sigma) {
+            return bad(&format!(
+                "the probe tail's sigma must exceed the probe's ({} Å), got {}",
+                self.probe_sigma, self.probe_tail_sigma
+            ));
+        }
+        if !(self.contamination_weight.is_finite() && self.contamination_weight >= 0.0) {
+            return bad(&format!("contamination weight must be ≥ 0, got {}", self.contamination_weight));
         }
         if !(self.label_radius.is_finite() && self.label_radius > 0.0 && self.label_radius < CC_BOND / 2.0) {
             return bad(&format!("label radius must be in (0, {}) Å, got {}", CC_BOND / 2.0, self.label_radius));

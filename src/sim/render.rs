@@ -111,6 +111,26 @@ fn splat(img: &mut Array2<f32>, y: f64, x: f64, weight: f64, sigma: f64, row_shi
     }
 }
 
+/// `img` blurred by a Gaussian of `sigma` px (separable; edges clamped).
+pub fn gaussian_blur(img: &Array2<f32>, sigma: f64) -> Array2<f32> {
+    let radius = (3.0 * sigma).ceil() as isize;
+    let kernel: Vec<f32> = (-radius..=radius).map(|d| (-(d * d) as f64 / (2.0 * sigma * sigma)).exp() as f32).collect();
+    let norm: f32 = kernel.iter().sum();
+    let (h, w) = img.dim();
+    let pass = |src: &Array2<f32>, along_rows: bool| {
+        Array2::from_shape_fn((h, w), |(r, c)| {
+            let mut acc = 0.0;
+            for (k, kv) in kernel.iter().enumerate() {
+                let d = k as isize - radius;
+                let (rr, cc) = if along_rows { (r as isize, c as isize + d) } else { (r as isize + d, c as isize) };
+                acc += kv * src[[rr.clamp(0, h as isize - 1) as usize, cc.clamp(0, w as isize - 1) as usize]];
+            }
+            acc / norm
+        })
+    };
+    pass(&pass(img, true), false)
+}
+
 /// Horizontal offset of every scan line: random line jitter plus a linear drift.
 fn scan_offsets(params: &SimParams, rng: &mut ChaCha8Rng) -> Vec<f64> {
     let jitter = (params.line_jitter > 0.0).then(|| Normal::new(0.0, params.line_jitter).expect("validated"));
@@ -151,7 +171,17 @@ pub fn image_sample(sample: &Sample, params: &SimParams, index: usize, rng: &mut
     }
     for &p in &sample.amorphous {
         let [y, x] = sample.to_pixels(p, params);
-        splat(&mut clean, y, x, 1.0, sigma_px, &offsets);
+        splat(&mut clean, y, x, params.contamination_weight, sigma_px, &offsets);
+    }
+    if params.probe_tail > 0.0 {
+        // Probe = (1 − t)·G(σ) + t·G(σ_tail): the tail is the image blurred further
+        // (a Gaussian of a Gaussian is a Gaussian), so its cost does not grow with σ_tail.
+        let extra = (params.probe_tail_sigma.powi(2) - params.probe_sigma.powi(2)).sqrt() / params.pixel_size;
+        let floor = params.background as f32;
+        let atoms_only = clean.mapv(|v| v - floor);
+        let tail = gaussian_blur(&atoms_only, extra);
+        let t = params.probe_tail as f32;
+        clean.zip_mut_with(&tail, |v, &w| *v = floor + (1.0 - t) * (*v - floor) + t * w);
     }
     let labels = label_mask(&atoms, params);
     let image = add_noise(&clean, params, rng);

@@ -83,6 +83,9 @@ pub struct EvaluateArgs {
     /// Matching radius (Å) between found and true atoms.
     #[arg(long, default_value_t = 0.3)]
     match_radius: f64,
+    /// The Si check of atom finding (see `atomvae atoms --help`); 0 scores the network alone.
+    #[arg(long, default_value_t = AtomFinderConfig::default().si_min_ratio)]
+    si_min_ratio: f64,
     /// Border (px) excluded from scoring.
     #[arg(long, default_value_t = 8.0)]
     border: f64,
@@ -194,7 +197,8 @@ pub fn evaluate(args: &EvaluateArgs, cancel: &CancelFlag) -> Result<()> {
     };
     let matching = MatchSettings { radius: args.match_radius, border: args.border };
     let mut progress = BarProgress::new(cancel);
-    let evaluation = evaluate_segmenter(&segmenter, frames, &AtomFinderConfig::default(), &matching, &mut progress)?;
+    let finder = AtomFinderConfig { si_min_ratio: args.si_min_ratio, ..AtomFinderConfig::default() };
+    let evaluation = evaluate_segmenter(&segmenter, frames, &finder, &matching, &mut progress)?;
     for f in &evaluation.frames {
         println!("frame {}: {:.3} s {}", f.frame, f.seconds, serde_json::to_string(&f.scores)?);
     }

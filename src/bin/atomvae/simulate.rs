@@ -72,6 +72,15 @@ pub struct SimulateArgs {
     /// Radius of a contamination blob (Å).
     #[arg(long, default_value_t = SimParams::default().contamination_radius)]
     contamination_radius: f64,
+    /// Brightness of each contamination atom (units of a C atom; thick contamination > 1).
+    #[arg(long, default_value_t = SimParams::default().contamination_weight)]
+    contamination_weight: f64,
+    /// Fraction of the probe's intensity in a wide tail (Airy rings, aberrations); 0 = Gaussian.
+    #[arg(long, default_value_t = SimParams::default().probe_tail)]
+    probe_tail: f64,
+    /// σ of the probe's tail (Å).
+    #[arg(long, default_value_t = SimParams::default().probe_tail_sigma)]
+    probe_tail_sigma: f64,
     /// Lattice rotation (rad, counter-clockwise); random when not given.
     #[arg(long, allow_negative_numbers = true)]
     rotation: Option<f64>,
@@ -126,6 +135,9 @@ impl TryFrom<&SimulateArgs> for SimParams {
             stone_wales: a.stone_wales,
             contamination: a.contamination,
             contamination_radius: a.contamination_radius,
+            contamination_weight: a.contamination_weight,
+            probe_tail: a.probe_tail,
+            probe_tail_sigma: a.probe_tail_sigma,
             rotation: a.rotation,
             line_jitter: a.line_jitter,
             drift: a.drift,
