@@ -130,13 +130,31 @@ pub fn vm_hwm_mib() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// A whole (N, H, W) stack from a .npy file, through atomvae's own reader.
-pub fn load_npy_stack(path: &std::path::Path) -> ndarray::Array3<f32> {
-    let mut stack = atomvae::store::FrameStack::open(path, None).expect("readable .npy stack");
+/// A whole (N, H, W) stack from a .npy, .tif or .h5 file, through atomvae's own reader.
+pub fn load_stack(path: &std::path::Path) -> ndarray::Array3<f32> {
+    let mut stack = atomvae::store::FrameStack::open(path, None).expect("readable stack");
     let [n, h, w] = stack.shape();
     let mut out = ndarray::Array3::<f32>::zeros((n, h, w));
     for k in 0..n {
         out.index_axis_mut(ndarray::Axis(0), k).assign(&stack.frame(k).expect("frame"));
     }
     out
+}
+
+/// An (N, H, W) f32 stack as a .npy file (for the peer, which reads numpy).
+pub fn write_npy(path: &std::path::Path, data: &ndarray::Array3<f32>) {
+    use std::io::Write;
+    let (n, h, w) = data.dim();
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({n}, {h}, {w}), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    out.write_all(b"\x93NUMPY\x01\x00").unwrap();
+    out.write_all(&(header.len() as u16).to_le_bytes()).unwrap();
+    out.write_all(header.as_bytes()).unwrap();
+    for v in data.iter() {
+        out.write_all(&v.to_le_bytes()).unwrap();
+    }
 }

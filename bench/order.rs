@@ -14,8 +14,6 @@
 
 mod common;
 
-use std::io::Write as _;
-use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
@@ -31,23 +29,6 @@ use serde_json::json;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// (N, w, w) f32 windows as a .npy file for the peer.
-fn write_npy(path: &Path, data: &ndarray::Array3<f32>) {
-    let (n, h, w) = data.dim();
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({n}, {h}, {w}), }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    out.write_all(b"\x93NUMPY\x01\x00").unwrap();
-    out.write_all(&(header.len() as u16).to_le_bytes()).unwrap();
-    out.write_all(header.as_bytes()).unwrap();
-    for v in data.iter() {
-        out.write_all(&v.to_le_bytes()).unwrap();
-    }
 }
 
 fn figures(s: &OrderScores) -> [f64; 3] {
@@ -112,7 +93,7 @@ fn main() {
         let windows: ndarray::Array3<f32> = reader.dataset("subimages/windows").unwrap().read().unwrap();
         drop(reader);
         let npy = work.join(format!("windows-{movie_seed}.npy"));
-        write_npy(&npy, &windows);
+        common::write_npy(&npy, &windows);
         let peer_epochs = env_or("ATOMVAE_BENCH_ORDER_PEER_EPOCHS", our_epochs.clamp(1, 60));
         let truth = read_truth_atoms(&file).unwrap();
         let atoms = read_window_atoms(&file).unwrap();
@@ -133,7 +114,7 @@ fn main() {
                 unit: "s".into(),
                 value: t.elapsed().as_secs_f64(),
             });
-            let z = common::load_npy_stack(&out);
+            let z = common::load_stack(&out);
             let means = z.index_axis(ndarray::Axis(2), 0).to_owned();
             let encoded =
                 EncodedWindows { frame: &atoms.frame, y: &atoms.y, x: &atoms.x, means: means.view(), names: &names };

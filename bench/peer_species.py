@@ -6,15 +6,14 @@ frame, min-max normalised as the harness feeds frames. Writes the found atoms as
 CSV (frame, y, x, class with 1 = C, 2 = Si) for atomvae's scorer, so both tools are
 scored by the same code on the same frames.
 
-Usage: python peer_species.py --synth ../shared/anchors/synth.py --out-dir DIR MOVIE.h5 [MOVIE.h5 ...]
-(writes DIR/<movie stem>.csv for each movie)
+Usage: python peer_species.py --synth ../shared/anchors/synth.py --out-dir DIR FRAMES.npy [FRAMES.npy ...]
+(FRAMES.npy: (n, H, W) float32; writes DIR/<stem>.csv for each)
 """
 
 import argparse
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 from peer_synth import load_synth
 
@@ -60,8 +59,7 @@ def main():
     )
     print(f"peer U-Net trained in {time.time() - t0:.0f} s", flush=True)
     for movie in args.movies:
-        with h5py.File(movie, "r") as f:
-            frames = f["frames"][:]
+        frames = np.load(movie)
         rows = []
         for k, frame in enumerate(frames):
             _, coords = seg.predict(minmax(frame), verbose=False)

@@ -106,7 +106,7 @@ fn main() {
     });
     notes.insert("precision_auto_chose".into(), json!(format!("{auto_kind:?}")));
     for &(w, epochs) in &plan {
-        let windows = common::load_npy_stack(&work.join(format!("windows_{w}.npy")));
+        let windows = common::load_stack(&work.join(format!("windows_{w}.npy")));
         let flops = RvaeConfig { window: w, ..RvaeConfig::default() }.training_flops_per_window();
         // f32 alone first (the reference arithmetic), then `auto` (what users get).
         let mut f32_model =

@@ -43,7 +43,7 @@ fn run_peer(quick: bool, work: &std::path::Path) -> (Value, &'static str) {
 }
 
 fn load_peer_frames(dir: &std::path::Path) -> (Vec<ndarray::Array2<f32>>, Vec<TruthAtom>) {
-    let stack = common::load_npy_stack(&dir.join("frames.npy"));
+    let stack = common::load_stack(&dir.join("frames.npy"));
     let frames = stack.outer_iter().map(|f| f.to_owned()).collect();
     let truth = std::fs::read_to_string(dir.join("atoms.csv"))
         .unwrap()
