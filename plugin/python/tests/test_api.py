@@ -44,14 +44,14 @@ def test_with_its_frames_a_si_must_be_brighter_than_the_carbon_around_it(frames,
     checked = atomvae.find_atoms(probabilities, PIXEL_SIZE, border=8, frames=frames[0])
     assert (trusted["class"] == 2).sum() >= 1
     np.testing.assert_array_equal(checked["class"], trusted["class"])  # the true Si pass
-    # A network that called every atom Si: the check turns the carbon back.
+    # A network with its C and Si swapped calls the carbon Si: the check turns it back.
     swapped = probabilities[[0, 2, 1]]
-    all_si = atomvae.find_atoms(swapped, PIXEL_SIZE, border=8)
-    assert (all_si["class"] == 2).all()
+    wrong = atomvae.find_atoms(swapped, PIXEL_SIZE, border=8)
+    assert (wrong["class"] == 2).mean() > 0.9
     fixed = atomvae.find_atoms(swapped, PIXEL_SIZE, border=8, frames=frames[0])
-    assert (fixed["class"] == 1).sum() > 0.9 * len(fixed)
+    assert (fixed["class"] == 1).mean() > 0.99
     unchecked = atomvae.find_atoms(swapped, PIXEL_SIZE, border=8, frames=frames[0], si_min_ratio=0.0)
-    assert (unchecked["class"] == 2).all()
+    np.testing.assert_array_equal(unchecked["class"], wrong["class"])
     with pytest.raises(atomvae.InvalidArgument):
         atomvae.find_atoms(probabilities, PIXEL_SIZE, frames=frames[:2])
 
