@@ -7,6 +7,7 @@ use ndarray::s;
 use super::{h5, PipelineError};
 use crate::progress::Progress;
 use crate::segment::{check_silicon, find_atoms, AtomFinderConfig, SegmentError};
+use crate::sim::CLASS_SILICON;
 use crate::store::{now_utc, write_atoms, AnalysisFile, AtomTable, StepRecord, StoreError};
 
 /// Step 2: atoms from `/probabilities` into `/atoms`.
@@ -36,7 +37,8 @@ pub fn find_atoms_file(
             }
             let p: ndarray::Array3<f32> = probs.read_slice(s![k, .., .., ..]).map_err(h5(file))?;
             let mut found = find_atoms(p.view(), info.pixel_size, finder);
-            if finder.si_min_ratio > 0.0 {
+            // The frame is read only when there is a Si to check.
+            if finder.si_min_ratio > 0.0 && found.iter().any(|a| a.class == CLASS_SILICON) {
                 let frame = file.read_frame(k)?;
                 check_silicon(frame.view(), info.pixel_size, &mut found, finder.si_min_ratio);
             }
