@@ -2,8 +2,10 @@
 //! DCNN's atoms and their species) against ground truth, frame by frame: on frames
 //! simulated from seeds training never draws, or on a stored movie with
 //! `/truth/atoms` (e.g. the multislice dev set of bench/multislice). One path for
-//! the CLI, the tests and the benchmarks; the atoms are found exactly as the `atoms`
-//! step finds them.
+//! the CLI, the tests and the benchmarks. Atoms are found by `Segmenter::find_atoms`
+//! (on the model's grid, mapped back, Si check included); the `atoms` step finds them
+//! on the probabilities resampled to the frame's pixels, which can differ by about
+//! one atom in 150.
 
 use std::path::Path;
 
