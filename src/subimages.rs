@@ -9,6 +9,13 @@
 //! translation latents (dx, dy) absorb the sub-pixel offset, and rounding copies
 //! pixels untouched. Bilinear interpolation at the exact centre is an option for
 //! models without translation latents.
+//!
+//! Windows may be resampled to a coarser pitch (`sampling_angstrom`): atom-resolved
+//! frames are often sampled at ~0.1 Å/px, far finer than the ~1 Å a STEM probe
+//! resolves, and the rVAE's decoder costs in proportion to a window's pixels, so a
+//! 6 Å window at 0.2 Å/px (30² px) holds what 58² px at 0.104 Å/px hold at a
+//! quarter of the cost. Each window pixel is then the mean of the frame over its
+//! footprint (a box filter, so nothing aliases).
 
 use ndarray::{s, Array2, Array3, ArrayView2};
 use serde::{Deserialize, Serialize};
@@ -78,6 +85,9 @@ pub struct WindowConfig {
     pub size_angstrom: f64,
     /// Window edge in pixels (8–128), overriding `size_angstrom`.
     pub size_px: Option<usize>,
+    /// Finest pitch of the windows in Å/px: frames sampled finer are averaged
+    /// down to it (None: the frame's own pixels; coarser frames keep theirs).
+    pub sampling_angstrom: Option<f64>,
     pub source: WindowSource,
     pub atoms: AtomSelection,
     pub centring: Centring,
@@ -90,6 +100,7 @@ impl Default for WindowConfig {
         Self {
             size_angstrom: 4.0,
             size_px: None,
+            sampling_angstrom: None,
             source: WindowSource::Atoms,
             atoms: AtomSelection::Carbon,
             centring: Centring::Round,
@@ -100,23 +111,34 @@ impl Default for WindowConfig {
 }
 
 impl WindowConfig {
-    /// The window edge in pixels at `pixel_size` Å/px.
+    /// The window edge in pixels for frames of `pixel_size` Å/px.
     pub fn size_at(&self, pixel_size: f64) -> Result<usize, SubimageError> {
+        let pitch = self.pitch_at(pixel_size)?;
         let w = match self.size_px {
             Some(w) => w,
             None => {
                 if !(self.size_angstrom.is_finite() && self.size_angstrom > 0.0) {
                     return Err(SubimageError::BadSettings(format!("window size {} Å", self.size_angstrom)));
                 }
-                (self.size_angstrom / pixel_size).round() as usize
+                (self.size_angstrom / pitch).round() as usize
             }
         };
         if !(8..=128).contains(&w) {
             return Err(SubimageError::BadSettings(format!(
-                "a window of {w} px is outside 8–128 px (at {pixel_size} Å/px); choose another size"
+                "a window of {w} px is outside 8–128 px (at {pitch} Å/px); choose another size"
             )));
         }
         Ok(w)
+    }
+
+    /// Å per window pixel for frames of `pixel_size` Å/px: the frame's own, or
+    /// `sampling_angstrom` where that is coarser.
+    pub fn pitch_at(&self, pixel_size: f64) -> Result<f64, SubimageError> {
+        match self.sampling_angstrom {
+            None => Ok(pixel_size),
+            Some(s) if s.is_finite() && s > 0.0 => Ok(s.max(pixel_size)),
+            Some(s) => Err(SubimageError::BadSettings(format!("window sampling {s} Å/px"))),
+        }
     }
 
     pub fn wants(&self, class: u8) -> bool {
@@ -166,6 +188,24 @@ pub fn cut_window(
     centring: Centring,
     edges: EdgePolicy,
 ) -> Option<Array2<f32>> {
+    cut_window_resampled(image, y, x, w, 1.0, centring, edges)
+}
+
+/// As [`cut_window`], with `step` frame pixels per window pixel (≥ 1): above 1,
+/// each window pixel is the mean of the frame over its `step`² footprint (bilinear
+/// samples on a sub-grid), centred on the exact or the rounded centre.
+pub fn cut_window_resampled(
+    image: ArrayView2<f32>,
+    y: f64,
+    x: f64,
+    w: usize,
+    step: f64,
+    centring: Centring,
+    edges: EdgePolicy,
+) -> Option<Array2<f32>> {
+    if step > 1.0 {
+        return cut_averaged(image, y, x, w, step, centring, edges);
+    }
     let (h, wd) = image.dim();
     // A centre a whole window beyond the image (or not a number) has nothing of
     // it to cut, under either edge policy.
@@ -225,6 +265,61 @@ pub fn cut_window(
     }
 }
 
+/// The box-filtered window of [`cut_window_resampled`] for `step` > 1.
+fn cut_averaged(
+    image: ArrayView2<f32>,
+    y: f64,
+    x: f64,
+    w: usize,
+    step: f64,
+    centring: Centring,
+    edges: EdgePolicy,
+) -> Option<Array2<f32>> {
+    let (h, wd) = image.dim();
+    let (y, x) = match centring {
+        Centring::Round => (y.round(), x.round()),
+        Centring::Bilinear => (y, x),
+    };
+    let reach = w as f64 * step;
+    if !(y > -reach && x > -reach && y < h as f64 + reach && x < wd as f64 + reach) {
+        return None;
+    }
+    // The footprint's outer sample points sit half a sub-step inside its edges.
+    let samples = step.ceil() as usize;
+    let sub = step / samples as f64;
+    let first = -(w as f64 * step) / 2.0 + sub / 2.0;
+    let last = (w as f64 * step) / 2.0 - sub / 2.0;
+    let inside = y + first >= 0.0 && x + first >= 0.0 && y + last <= h as f64 - 1.0 && x + last <= wd as f64 - 1.0;
+    if !inside && edges == EdgePolicy::Skip {
+        return None;
+    }
+    let at = |r: isize, c: isize| {
+        if r >= 0 && c >= 0 && (r as usize) < h && (c as usize) < wd {
+            image[[r as usize, c as usize]]
+        } else {
+            0.0
+        }
+    };
+    let bilinear = |py: f64, px: f64| {
+        let (r0, c0) = (py.floor(), px.floor());
+        let (fy, fx) = ((py - r0) as f32, (px - c0) as f32);
+        let (r0, c0) = (r0 as isize, c0 as isize);
+        (1.0 - fy) * ((1.0 - fx) * at(r0, c0) + fx * at(r0, c0 + 1))
+            + fy * ((1.0 - fx) * at(r0 + 1, c0) + fx * at(r0 + 1, c0 + 1))
+    };
+    let offsets: Vec<f64> = (0..w * samples).map(|k| first + k as f64 * sub).collect();
+    let norm = 1.0 / (samples * samples) as f32;
+    Some(Array2::from_shape_fn((w, w), |(i, j)| {
+        let mut sum = 0.0;
+        for dy in &offsets[i * samples..(i + 1) * samples] {
+            for dx in &offsets[j * samples..(j + 1) * samples] {
+                sum += bilinear(y + dy, x + dx);
+            }
+        }
+        sum * norm
+    }))
+}
+
 fn normalise(window: &mut Array2<f32>, norm: WindowNorm) {
     match norm {
         WindowNorm::None => {}
@@ -247,6 +342,8 @@ fn normalise(window: &mut Array2<f32>, norm: WindowNorm) {
 pub struct WindowCutter {
     config: WindowConfig,
     w: usize,
+    /// Frame pixels per window pixel.
+    step: f64,
     out: Vec<f32>,
     windows: Windows,
 }
@@ -254,7 +351,8 @@ pub struct WindowCutter {
 impl WindowCutter {
     pub fn new(config: WindowConfig, pixel_size: f64) -> Result<Self, SubimageError> {
         let w = config.size_at(pixel_size)?;
-        Ok(Self { config, w, out: Vec::new(), windows: Windows::empty(w) })
+        let step = config.pitch_at(pixel_size)? / pixel_size;
+        Ok(Self { config, w, step, out: Vec::new(), windows: Windows::empty(w) })
     }
 
     pub fn size(&self) -> usize {
@@ -269,17 +367,18 @@ impl WindowCutter {
         rows: &[(u64, f32, f32, u8)],
     ) -> Result<(), SubimageError> {
         let (h, wd) = image.dim();
-        if self.w > h || self.w > wd {
+        let reach = (self.w as f64 * self.step).ceil() as usize;
+        if reach > h || reach > wd {
             return Err(SubimageError::BadInput(format!(
-                "a {0}×{0} px window does not fit in a {h}×{wd} px frame",
-                self.w
+                "a window of {reach}×{reach} frame px does not fit in a {h}×{wd} px frame"
             )));
         }
         for &(index, y, x, class) in rows {
             if !self.config.wants(class) {
                 continue;
             }
-            let Some(mut win) = cut_window(image, y as f64, x as f64, self.w, self.config.centring, self.config.edges)
+            let (centring, edges) = (self.config.centring, self.config.edges);
+            let Some(mut win) = cut_window_resampled(image, y as f64, x as f64, self.w, self.step, centring, edges)
             else {
                 continue;
             };
@@ -342,5 +441,31 @@ mod tests {
         assert!(cfg.size_at(0.01).unwrap_err().to_string().contains("outside 8–128"));
         let px = WindowConfig { size_px: Some(32), ..WindowConfig::default() };
         assert_eq!(px.size_at(0.07).unwrap(), 32);
+        // A coarser sampling sets the pitch; frames coarser than it keep their own.
+        let coarse = WindowConfig { size_angstrom: 6.0, sampling_angstrom: Some(0.2), ..WindowConfig::default() };
+        assert_eq!(coarse.size_at(0.104).unwrap(), 30);
+        assert_eq!(coarse.size_at(0.3).unwrap(), 20);
+        let bad = WindowConfig { sampling_angstrom: Some(-1.0), ..WindowConfig::default() };
+        assert!(bad.size_at(0.1).is_err());
+    }
+
+    #[test]
+    fn resampled_windows_average_the_footprint_around_the_centre() {
+        // A linear ramp: a box mean equals the ramp at the footprint's centre.
+        let img = Array2::from_shape_fn((60, 60), |(r, c)| (3 * r + c) as f32);
+        let at = |r: f64, c: f64| (3.0 * r + c) as f32;
+        let win = cut_window_resampled(img.view(), 30.3, 29.6, 8, 2.0, Centring::Bilinear, EdgePolicy::Skip).unwrap();
+        // Window pixel (i, j) covers frame rows y − 8 + 2i … y − 6 + 2i: its centre is y − 7 + 2i.
+        for (i, j) in [(0, 0), (3, 5), (7, 7)] {
+            let want = at(30.3 - 7.0 + 2.0 * i as f64, 29.6 - 7.0 + 2.0 * j as f64);
+            assert!((win[[i, j]] - want).abs() < 1e-3, "({i}, {j}): {} vs {want}", win[[i, j]]);
+        }
+        // A single bright pixel is spread over one window pixel, its sum kept.
+        let mut dot = Array2::<f32>::zeros((60, 60));
+        dot[[30, 30]] = 1.0;
+        let win = cut_window_resampled(dot.view(), 30.5, 30.5, 8, 2.0, Centring::Bilinear, EdgePolicy::Skip).unwrap();
+        assert!((win.sum() * 4.0 - 1.0).abs() < 1e-4, "{}", win.sum());
+        assert!(cut_window_resampled(img.view(), 7.0, 30.0, 8, 2.0, Centring::Bilinear, EdgePolicy::Skip).is_none());
+        assert!(cut_window_resampled(img.view(), 7.0, 30.0, 8, 2.0, Centring::Bilinear, EdgePolicy::Pad).is_some());
     }
 }

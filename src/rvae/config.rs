@@ -82,7 +82,7 @@ impl RvaeConfig {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrainingFlops {
     /// The decoder's per-pixel layers (coordinates → hidden → … → intensity) over
-    /// all w² pixels: where nearly all the work is.
+    /// the pixels a pass reconstructs (w², or the disc's): nearly all the work.
     pub decoder_per_pixel: f64,
     /// The encoder and the latents' share of the decoder's first layer.
     pub per_window: f64,
@@ -95,6 +95,17 @@ impl TrainingFlops {
 }
 
 impl RvaeConfig {
+    /// Pixels a training pass decodes: the whole window, or the grid points of
+    /// its inscribed disc (|(x, y)| ≤ 1 on the [−1, 1]² grid) for a disc model.
+    pub fn decoded_pixels(&self) -> usize {
+        let w = self.window;
+        if !self.disc {
+            return w * w;
+        }
+        let at = |i: usize| if w > 1 { -1.0 + 2.0 * i as f64 / (w - 1) as f64 } else { 0.0 };
+        (0..w * w).filter(|&p| at(p / w).powi(2) + at(p % w).powi(2) <= 1.0).count()
+    }
+
     /// FLOPs of training on one window. A layer costs its product forward, and two
     /// more backward (the gradient of its input and of its weights), except the
     /// encoder's first layer, whose input (the window) needs no gradient. An MLP
@@ -104,7 +115,7 @@ impl RvaeConfig {
         let k = self.latent_dim as f64;
         let out = 3.0 + k;
         let decoder_macs_per_pixel = 2.0 * h + self.decoder_layers as f64 * h * h + h;
-        let decoder_per_pixel = 2.0 * 3.0 * decoder_macs_per_pixel * pixels;
+        let decoder_per_pixel = 2.0 * 3.0 * decoder_macs_per_pixel * self.decoded_pixels() as f64;
         let first = pixels * h;
         let rest = self.encoder_layers.saturating_sub(1) as f64 * h * h + 2.0 * h * out + k * h;
         let per_window = 2.0 * (2.0 * first + 3.0 * rest);

@@ -60,6 +60,10 @@ pub struct Rvae {
     grid: Tensor,
     /// (w·w) 1 inside the inscribed disc, 0 outside, when `config.disc`.
     disc: Option<Tensor>,
+    /// The pixels a training pass reconstructs: the disc's (their indices into the
+    /// window and their grid rows), so that no decoder work goes to pixels the
+    /// loss masks out (a quarter of a square window's); None: every pixel.
+    fitted: Option<(Tensor, Tensor)>,
     config: RvaeConfig,
     device: tch::Device,
     /// Arithmetic of [`Self::encode`] (see [`Self::set_encode_precision`]).
@@ -94,8 +98,13 @@ impl Rvae {
         let grid = coordinate_grid(config.window as i64, device);
         let disc =
             config.disc.then(|| grid.square().sum_dim_intlist(1, false, Kind::Float).le(1.0).to_kind(Kind::Float));
+        let fitted = disc.as_ref().map(|d| {
+            let index = d.nonzero().squeeze_dim(1);
+            let rows = grid.index_select(0, &index);
+            (index, rows)
+        });
         let encode_kind = Precision::Auto.kind_for(device);
-        Ok(Self { vs, encoder, decoder, grid, disc, config, device, encode_kind })
+        Ok(Self { vs, encoder, decoder, grid, disc, fitted, config, device, encode_kind })
     }
 
     pub fn config(&self) -> &RvaeConfig {
@@ -242,9 +251,15 @@ impl Rvae {
             None => mean.shallow_clone(),
         };
         let (angle, shift, content) = self.pose_and_content(&z);
-        let coords = transform_grid(&self.grid, &angle, shift.as_ref());
-        let recon = self.masked(&self.decoder.forward(&coords, &content));
-        let reconstruction = (recon - x).square().sum_dim_intlist(1, false, x.kind()) * 0.5;
+        // Outside a disc both the window and its reconstruction count as 0: only
+        // the disc's pixels are decoded and compared.
+        let (grid, target) = match &self.fitted {
+            Some((index, rows)) => (rows.shallow_clone(), x.index_select(1, index)),
+            None => (self.grid.shallow_clone(), x.shallow_clone()),
+        };
+        let coords = transform_grid(&grid, &angle, shift.as_ref());
+        let recon = self.decoder.forward(&coords, &content);
+        let reconstruction = (recon - target).square().sum_dim_intlist(1, false, x.kind()) * 0.5;
         let k = self.config.latent_dim as i64;
         let kl_content = gaussian_kl(&mean.narrow(1, 3, k), &logsd.narrow(1, 3, k));
         let kl_translation = if self.config.translation {
@@ -279,6 +294,7 @@ impl Rvae {
         self.vs.set_kind(kind);
         self.grid = self.grid.to_kind(kind);
         self.disc = self.disc.as_ref().map(|d| d.to_kind(kind));
+        self.fitted = self.fitted.as_ref().map(|(index, rows)| (index.shallow_clone(), rows.to_kind(kind)));
     }
 
     /// −ELBO and its terms on a stack of windows (one sample of q per window, no gradient).
@@ -354,5 +370,26 @@ mod tests {
             assert!((u - v).abs() < 1e-4 * v.max(1e-6), "the same latents, renumbered: {a:?} vs {b:?}");
         }
         assert_eq!(before.mean.column(0), after.mean.column(0), "the pose is untouched");
+    }
+
+    #[test]
+    fn a_disc_model_decodes_only_its_disc_and_loses_nothing_by_it() {
+        let cfg = RvaeConfig { window: 12, hidden: 16, disc: true, ..Default::default() };
+        let model = Rvae::new_seeded(cfg.clone(), tch::Device::Cpu, 3).unwrap();
+        let (index, _) = model.fitted.as_ref().unwrap();
+        assert_eq!(index.size()[0] as usize, cfg.decoded_pixels(), "the FLOP count decodes the same pixels");
+        assert!(cfg.decoded_pixels() < 12 * 12 * 4 / 5);
+        let x =
+            Tensor::from_slice(&(0..7 * 144).map(|i| ((i * 53 % 97) as f32) / 97.0).collect::<Vec<_>>()).view([7, 144]);
+        // The loss of the whole window's reconstruction, masked afterwards.
+        let masked = model.masked(&x);
+        let (mean, _) = model.encoder.forward(&masked, 12);
+        let (angle, shift, content) = model.pose_and_content(&mean);
+        let full = model.decoder.forward(&transform_grid(&model.grid, &angle, shift.as_ref()), &content);
+        let want = ((model.masked(&full) - &masked).square().sum_dim_intlist(1, false, Kind::Float) * 0.5)
+            .sum(Kind::Double)
+            .double_value(&[]);
+        let got = model.pass(&x, None).terms[0].sum(Kind::Double).double_value(&[]);
+        assert!((got - want).abs() < 1e-4 * want.abs(), "{got} vs {want}");
     }
 }

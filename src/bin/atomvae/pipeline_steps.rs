@@ -85,6 +85,10 @@ pub struct SubimagesArgs {
     /// Window edge in px (8–128), overriding --size-angstrom.
     #[arg(long)]
     size_px: Option<usize>,
+    /// Finest window pitch in Å/px: finer frames are averaged down to it (e.g. 0.2;
+    /// the rVAE's cost falls with the square of the window's pixels).
+    #[arg(long)]
+    sampling_angstrom: Option<f64>,
     /// Cut from: atoms (sum of the atom-class probabilities) or frames (raw).
     #[arg(long, default_value = "atoms", value_parser = parse_choice::<WindowSource>)]
     source: WindowSource,
@@ -121,6 +125,7 @@ impl From<&SubimagesArgs> for WindowConfig {
         WindowConfig {
             size_angstrom: a.size_angstrom,
             size_px: a.size_px,
+            sampling_angstrom: a.sampling_angstrom,
             source: a.source,
             atoms: a.atoms,
             centring: a.centring,
