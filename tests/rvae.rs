@@ -447,6 +447,14 @@ fn training_reports_when_and_why_it_stopped() {
     assert_eq!((still.stop_reason.as_str(), still.epochs.len()), ("converged", 3));
     assert!(still.stopped_early && still.best_epoch.is_some());
 
+    // With a decay patience of 1 the rate halves after every flat epoch (the first
+    // epoch is an improvement on nothing), and each epoch records the rate it
+    // trained with.
+    let decayed =
+        train(&RvaeTrainConfig { learning_rate: 1e-9, early_stop_patience: 4, lr_decay_patience: 1, ..base.clone() });
+    let rates: Vec<f64> = decayed.epochs.iter().map(|e| e.learning_rate).collect();
+    assert_eq!(rates, [1e-9, 1e-9, 5e-10, 2.5e-10, 1.25e-10], "{rates:?}");
+
     let hurried = train(&RvaeTrainConfig { time_budget_s: 1e-9, ..base.clone() });
     assert_eq!((hurried.stop_reason.as_str(), hurried.epochs.len()), ("time budget", 1));
 }

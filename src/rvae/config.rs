@@ -38,6 +38,11 @@ pub struct RvaeConfig {
     pub translation: bool,
     /// Scale of the translation latents on the [−1, 1] grid.
     pub translation_prior: f64,
+    /// Factor on the decoder's coordinates (the window spans [−s, s]² at its first
+    /// layer): the same functions as s = 1, but a coordinate MLP learns a lattice
+    /// of several periods per window far sooner when its first layer starts with
+    /// (and moves at) the frequencies of that lattice (1 = AtomAI's grid).
+    pub coordinate_scale: f64,
     /// Weights of the KL terms (content+translation, rotation); 1 = the ELBO.
     pub kl_weight: f64,
     pub rotation_kl_weight: f64,
@@ -60,6 +65,7 @@ impl Default for RvaeConfig {
             rotation_prior: 0.1,
             translation: true,
             translation_prior: 0.1,
+            coordinate_scale: 1.0,
             kl_weight: 1.0,
             rotation_kl_weight: 1.0,
             training: None,

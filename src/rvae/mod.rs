@@ -89,6 +89,9 @@ impl Rvae {
         if !(4..=256).contains(&config.window) || config.hidden < 1 || config.encoder_layers == 0 {
             return Err(RvaeError::BadModel(format!("unusable rVAE configuration {config:?}")));
         }
+        if !(config.coordinate_scale.is_finite() && config.coordinate_scale > 0.0) {
+            return Err(RvaeError::BadModel(format!("coordinate scale {} must be > 0", config.coordinate_scale)));
+        }
         if !(config.rotation_prior.is_finite() && config.rotation_prior > 0.0) {
             return Err(RvaeError::BadModel("the rotation prior must be > 0 rad".into()));
         }

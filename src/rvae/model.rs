@@ -162,6 +162,8 @@ pub struct Decoder {
     /// Element type of the per-pixel hidden layers (f32, or bf16 with f32 master
     /// weights where the CPU multiplies bf16 natively).
     compute: Kind,
+    /// Factor on the coordinates entering the first layer ([`RvaeConfig`]).
+    coordinate_scale: f64,
 }
 
 impl Decoder {
@@ -170,7 +172,14 @@ impl Decoder {
         let latent =
             (cfg.latent_dim > 0).then(|| Dense::new(p / "dec_latent", cfg.latent_dim as i64, cfg.hidden, false));
         let hidden = (0..cfg.decoder_layers).map(|i| Dense::new(p / "dec" / i, cfg.hidden, cfg.hidden, true)).collect();
-        Self { coord, latent, hidden, out: Dense::new(p / "dec_out", cfg.hidden, 1, true), compute: Kind::Float }
+        Self {
+            coord,
+            latent,
+            hidden,
+            out: Dense::new(p / "dec_out", cfg.hidden, 1, true),
+            compute: Kind::Float,
+            coordinate_scale: cfg.coordinate_scale,
+        }
     }
 
     pub fn set_compute(&mut self, kind: Kind) {
@@ -192,7 +201,8 @@ impl Decoder {
             Some(kind) => t.to_kind(kind),
         };
         let (wc, bc) = w(&self.coord);
-        let mut h = cast(coords.shallow_clone()).linear(&wc, bc.as_ref());
+        let coords = if self.coordinate_scale == 1.0 { coords.shallow_clone() } else { coords * self.coordinate_scale };
+        let mut h = cast(coords).linear(&wc, bc.as_ref());
         if let Some(lat) = &self.latent {
             // z's share of the first layer: once per window, broadcast over its pixels.
             h += cast(lat.forward(z)).unsqueeze(1);

@@ -31,6 +31,10 @@ pub struct RvaeTrainConfig {
     /// Stop when the held-out −ELBO has not improved by 0.1 % for this many epochs
     /// (0 = never); the model then keeps the weights of its best held-out epoch.
     pub early_stop_patience: usize,
+    /// Halve the learning rate after this many epochs without that improvement
+    /// (0 = never): a high rate crosses the early plateaus fast, a lower one then
+    /// settles into the minimum, so training converges in fewer epochs.
+    pub lr_decay_patience: usize,
     /// Stop after the epoch that ends past this many seconds of training (0 = no
     /// limit); with early stopping the best held-out weights are kept.
     pub time_budget_s: f64,
@@ -58,6 +62,7 @@ impl Default for RvaeTrainConfig {
             learning_rate: 1e-4,
             holdout_fraction: 0.25,
             early_stop_patience: 0,
+            lr_decay_patience: 0,
             time_budget_s: 0.0,
             resident_mib: 256,
             kl_warmup_epochs: 0,
@@ -73,6 +78,8 @@ pub struct EpochRecord {
     pub train: ElboTerms,
     pub holdout: Option<ElboTerms>,
     pub seconds: f64,
+    /// The learning rate of this epoch.
+    pub learning_rate: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -290,6 +297,8 @@ pub fn train_rvae_rows(
     let mut report = RvaeTrainReport { train_windows: n_train, holdout_windows: n_hold, ..Default::default() };
     let mut best = f64::INFINITY;
     let mut since_best = 0;
+    let mut since_decay = 0;
+    let mut learning_rate = config.learning_rate;
     let mut best_weights: Option<Vec<(String, Tensor)>> = None;
     let started = std::time::Instant::now();
     progress.start("train rVAE", (config.epochs * n_train) as u64);
@@ -363,7 +372,7 @@ pub fn train_rvae_rows(
                 held_out.map(|h| format!(", held-out {:.3}", h.neg_elbo)).unwrap_or_default(),
                 n_train as f64 / seconds
             );
-            report.epochs.push(EpochRecord { epoch, train, holdout: held_out, seconds });
+            report.epochs.push(EpochRecord { epoch, train, holdout: held_out, seconds, learning_rate });
             report.windows_per_second = (report.epochs.len() * n_train) as f64 / started.elapsed().as_secs_f64();
             if let (Some(h), false) = (held_out, warming_up) {
                 // Patience restarts only on a real improvement (0.1 %), not on noise.
@@ -377,6 +386,16 @@ pub fn train_rvae_rows(
                     }
                 }
                 since_best = if improved_enough { 0 } else { since_best + 1 };
+                since_decay = if improved_enough { 0 } else { since_decay + 1 };
+                if config.lr_decay_patience > 0 && since_decay >= config.lr_decay_patience {
+                    since_decay = 0;
+                    learning_rate *= 0.5;
+                    opt.set_lr(learning_rate);
+                    log::info!(
+                        "held-out −ELBO flat for {} epochs: learning rate → {learning_rate:.2e}",
+                        config.lr_decay_patience
+                    );
+                }
                 if config.early_stop_patience > 0 && since_best >= config.early_stop_patience {
                     report.stop_reason = "converged".into();
                     report.stopped_early = true;

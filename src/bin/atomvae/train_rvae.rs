@@ -36,6 +36,10 @@ pub struct TrainRvaeArgs {
     /// the best held-out weights are kept.
     #[arg(long, default_value_t = 0)]
     early_stop: usize,
+    /// Halve the learning rate after this many epochs without a 0.1 % held-out
+    /// improvement (0 = never).
+    #[arg(long, default_value_t = 0)]
+    lr_decay: usize,
     /// Stop after the epoch that ends past this many seconds (0 = no limit).
     #[arg(long, default_value_t = 0.0)]
     time_budget: f64,
@@ -51,6 +55,10 @@ pub struct TrainRvaeArgs {
     /// No translation latents.
     #[arg(long)]
     no_translation: bool,
+    /// Factor on the decoder's coordinates (1 = AtomAI's [−1, 1] grid; larger
+    /// learns a lattice of several periods per window sooner).
+    #[arg(long, default_value_t = RvaeConfig::default().coordinate_scale)]
+    coordinate_scale: f64,
     /// Encode and reconstruct only the disc inscribed in each window (turns of the
     /// grid then lose nothing; recommended for lattices).
     #[arg(long)]
@@ -90,6 +98,7 @@ impl From<&TrainRvaeArgs> for RvaeConfig {
             rotation_prior: a.rotation_prior,
             translation_prior: a.translation_prior,
             translation: !a.no_translation,
+            coordinate_scale: a.coordinate_scale,
             kl_weight: a.kl_weight,
             disc: a.disc,
             encoder: a.encoder,
@@ -107,6 +116,7 @@ impl From<&TrainRvaeArgs> for RvaeTrainConfig {
             learning_rate: a.learning_rate,
             holdout_fraction: a.holdout,
             early_stop_patience: a.early_stop,
+            lr_decay_patience: a.lr_decay,
             time_budget_s: a.time_budget,
             precision: a.precision,
             resident_mib: a.resident_mib,
