@@ -246,23 +246,26 @@ pub fn cut_window_resampled(
             if !inside && edges == EdgePolicy::Skip {
                 return None;
             }
-            let at = |r: isize, c: isize| {
-                if r >= 0 && c >= 0 && (r as usize) < h && (c as usize) < wd {
-                    image[[r as usize, c as usize]]
-                } else {
-                    0.0
-                }
-            };
-            Some(Array2::from_shape_fn((w, w), |(i, j)| {
-                let (py, px) = (top + i as f64, left + j as f64);
-                let (r0, c0) = (py.floor(), px.floor());
-                let (fy, fx) = ((py - r0) as f32, (px - c0) as f32);
-                let (r0, c0) = (r0 as isize, c0 as isize);
-                (1.0 - fy) * ((1.0 - fx) * at(r0, c0) + fx * at(r0, c0 + 1))
-                    + fy * ((1.0 - fx) * at(r0 + 1, c0) + fx * at(r0 + 1, c0 + 1))
-            }))
+            Some(Array2::from_shape_fn((w, w), |(i, j)| bilinear_at(image, top + i as f64, left + j as f64)))
         }
     }
+}
+
+/// The image at (py, px) by bilinear interpolation, 0 beyond its edges.
+fn bilinear_at(image: ArrayView2<f32>, py: f64, px: f64) -> f32 {
+    let (h, wd) = image.dim();
+    let at = |r: isize, c: isize| {
+        if r >= 0 && c >= 0 && (r as usize) < h && (c as usize) < wd {
+            image[[r as usize, c as usize]]
+        } else {
+            0.0
+        }
+    };
+    let (r0, c0) = (py.floor(), px.floor());
+    let (fy, fx) = ((py - r0) as f32, (px - c0) as f32);
+    let (r0, c0) = (r0 as isize, c0 as isize);
+    (1.0 - fy) * ((1.0 - fx) * at(r0, c0) + fx * at(r0, c0 + 1))
+        + fy * ((1.0 - fx) * at(r0 + 1, c0) + fx * at(r0 + 1, c0 + 1))
 }
 
 /// The box-filtered window of [`cut_window_resampled`] for `step` > 1.
@@ -293,27 +296,13 @@ fn cut_averaged(
     if !inside && edges == EdgePolicy::Skip {
         return None;
     }
-    let at = |r: isize, c: isize| {
-        if r >= 0 && c >= 0 && (r as usize) < h && (c as usize) < wd {
-            image[[r as usize, c as usize]]
-        } else {
-            0.0
-        }
-    };
-    let bilinear = |py: f64, px: f64| {
-        let (r0, c0) = (py.floor(), px.floor());
-        let (fy, fx) = ((py - r0) as f32, (px - c0) as f32);
-        let (r0, c0) = (r0 as isize, c0 as isize);
-        (1.0 - fy) * ((1.0 - fx) * at(r0, c0) + fx * at(r0, c0 + 1))
-            + fy * ((1.0 - fx) * at(r0 + 1, c0) + fx * at(r0 + 1, c0 + 1))
-    };
     let offsets: Vec<f64> = (0..w * samples).map(|k| first + k as f64 * sub).collect();
     let norm = 1.0 / (samples * samples) as f32;
     Some(Array2::from_shape_fn((w, w), |(i, j)| {
         let mut sum = 0.0;
         for dy in &offsets[i * samples..(i + 1) * samples] {
             for dx in &offsets[j * samples..(j + 1) * samples] {
-                sum += bilinear(y + dy, x + dx);
+                sum += bilinear_at(image, y + dy, x + dx);
             }
         }
         sum * norm
