@@ -14,6 +14,13 @@
 //!
 //! Signs of content latents are arbitrary (the prior is symmetric), so AUC and r are
 //! also given sign-free (`max(AUC, 1 − AUC)`, `|r|`); the goals are stated on those.
+//!
+//! Beside z1, the same two scores for the distance of each window's content latents
+//! from the bulk mode (their median over all windows, most atoms being bulk; no
+//! truth used): a training run may send different defects to opposite ends of z1,
+//! or disorder to z2, while the crystal stays one tight point of the content space,
+//! so "how far from the crystal" is a disorder measure that does not depend on how
+//! the run arranged its latents.
 
 use serde::Serialize;
 
@@ -88,6 +95,10 @@ pub struct OrderScores {
     /// (goal ≥ 0.9 over a movie whose holes grow); NaN with fewer than 3 frames.
     pub dynamics_r: f64,
     pub dynamics_r_sign_free: f64,
+    /// The distance of the content latents from their median (the bulk mode)
+    /// against disorder, and its per-frame mean against the disordered fraction.
+    pub distance_auc: LatentAuc,
+    pub distance_dynamics_r: f64,
     pub per_frame: Vec<FrameOrder>,
     /// What the report's figure draws (not serialised: one value per window).
     #[serde(skip)]
@@ -291,6 +302,26 @@ fn latent_auc(name: &str, values: &[f64], positive: &[bool]) -> LatentAuc {
     LatentAuc { latent: name.to_string(), auc, auc_sign_free: auc.max(1.0 - auc) }
 }
 
+/// Euclidean distance of every row of `columns` (one Vec per latent, same length)
+/// from their component-wise median (the prior's units: the KL keeps every latent
+/// on the same scale).
+pub fn distance_from_median(columns: &[Vec<f64>]) -> Vec<f64> {
+    let n = columns.first().map_or(0, Vec::len);
+    let medians: Vec<f64> = columns
+        .iter()
+        .map(|c| {
+            let mut sorted = c.clone();
+            sorted.sort_by(f64::total_cmp);
+            match n {
+                0 => 0.0,
+                _ if n % 2 == 1 => sorted[n / 2],
+                _ => 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]),
+            }
+        })
+        .collect();
+    (0..n).map(|i| columns.iter().zip(&medians).map(|(c, m)| (c[i] - m).powi(2)).sum::<f64>().sqrt()).collect()
+}
+
 /// Scores `windows`' latents against `truth` (pixel size in Å per pixel).
 pub fn score_order_parameters(
     windows: &EncodedWindows,
@@ -347,20 +378,24 @@ pub fn score_order_parameters(
         content.iter().map(|&(col, name)| latent_auc(name, &latent(col), &is_disordered)).collect();
     let z1 = latent(z1_col);
     let z1_auc = latent_auc("z1", &z1, &is_disordered);
+    let distance = distance_from_median(&content.iter().map(|&(col, _)| latent(col)).collect::<Vec<_>>());
+    let distance_auc = latent_auc("distance from the bulk mode", &distance, &is_disordered);
     for (&value, &dis) in z1.iter().zip(&is_disordered) {
         if dis { &mut detail.z1_disordered } else { &mut detail.z1_bulk }.push(value);
     }
 
-    let mut per_frame: std::collections::BTreeMap<u32, (f64, usize, usize)> = Default::default();
+    let mut per_frame: std::collections::BTreeMap<u32, (f64, usize, usize, f64)> = Default::default();
     for (k, &(_, j)) in rows.iter().enumerate() {
         let entry = per_frame.entry(truth.frame[j]).or_default();
         entry.0 += z1[k];
         entry.1 += 1;
         entry.2 += usize::from(is_disordered[k]);
+        entry.3 += distance[k];
     }
+    let mean_distance: Vec<f64> = per_frame.values().map(|&(_, count, _, d)| d / count as f64).collect();
     let per_frame: Vec<FrameOrder> = per_frame
         .into_iter()
-        .map(|(frame, (sum, count, dis))| FrameOrder {
+        .map(|(frame, (sum, count, dis, _))| FrameOrder {
             frame,
             mean_z1: sum / count as f64,
             disordered_fraction: dis as f64 / count as f64,
@@ -371,6 +406,8 @@ pub fn score_order_parameters(
         &per_frame.iter().map(|f| f.mean_z1).collect::<Vec<_>>(),
         &per_frame.iter().map(|f| f.disordered_fraction).collect::<Vec<_>>(),
     );
+    let distance_dynamics_r =
+        pearson(&mean_distance, &per_frame.iter().map(|f| f.disordered_fraction).collect::<Vec<_>>());
     let n_dis = is_disordered.iter().filter(|&&d| d).count();
     Ok(OrderScores {
         windows_matched: rows.len(),
@@ -382,6 +419,8 @@ pub fn score_order_parameters(
         content_auc,
         dynamics_r,
         dynamics_r_sign_free: dynamics_r.abs(),
+        distance_auc,
+        distance_dynamics_r,
         per_frame,
         detail,
     })
@@ -399,6 +438,21 @@ mod tests {
         assert!(roc_auc(&[0.5, 0.5], &[true, true]).is_nan());
         assert!((pearson(&[1.0, 2.0, 3.0, 4.0], &[3.0, 5.0, 7.0, 9.0]) - 1.0).abs() < 1e-12);
         assert!((pearson(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn distance_from_the_bulk_mode_ranks_defects_that_sit_at_both_ends_of_z1() {
+        // 80 bulk windows near (0.5, −0.2); 20 defects at z1 = ±2 (two kinds).
+        let mut z1: Vec<f64> = (0..80).map(|i| 0.5 + ((i * 13 % 17) as f64 - 8.0) * 0.01).collect();
+        let mut z2: Vec<f64> = (0..80).map(|i| -0.2 + ((i * 7 % 11) as f64 - 5.0) * 0.01).collect();
+        z1.extend((0..20).map(|i| if i % 2 == 0 { 2.5 } else { -1.5 }));
+        z2.extend((0..20).map(|i| -0.2 + (i % 3) as f64 * 0.05));
+        let disordered: Vec<bool> = (0..100).map(|i| i >= 80).collect();
+        let z1_auc = roc_auc(&z1, &disordered);
+        assert!((z1_auc - 0.5).abs() < 0.1, "z1 alone cannot rank both kinds: {z1_auc}");
+        let distance = distance_from_median(&[z1, z2]);
+        assert_eq!(roc_auc(&distance, &disordered), 1.0);
+        assert!(distance[..80].iter().all(|&d| d < 0.1), "the bulk sits at the median");
     }
 
     #[test]

@@ -182,6 +182,8 @@ pub struct SeedSpread {
     pub sublattice_accuracy: Spread,
     pub z1_auc_sign_free: Spread,
     pub dynamics_r_sign_free: Spread,
+    pub distance_auc: Spread,
+    pub distance_dynamics_r: Spread,
 }
 
 impl SeedSpread {
@@ -190,6 +192,8 @@ impl SeedSpread {
             sublattice_accuracy: Spread::of(runs.iter().map(|r| r.scores.sublattice_accuracy)),
             z1_auc_sign_free: Spread::of(runs.iter().map(|r| r.scores.z1_auc.auc_sign_free)),
             dynamics_r_sign_free: Spread::of(runs.iter().map(|r| r.scores.dynamics_r_sign_free)),
+            distance_auc: Spread::of(runs.iter().map(|r| r.scores.distance_auc.auc)),
+            distance_dynamics_r: Spread::of(runs.iter().map(|r| r.scores.distance_dynamics_r)),
         }
     }
 }

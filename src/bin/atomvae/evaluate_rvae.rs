@@ -63,6 +63,11 @@ pub fn run(args: &EvaluateRvaeArgs, cancel: &CancelFlag) -> Result<()> {
         pct(stored.dynamics_r),
         stored.per_frame.len()
     );
+    println!(
+        "  distance of (z1, …) from the bulk mode: disorder ROC AUC {}, per-frame Pearson r {}",
+        pct(stored.distance_auc.auc),
+        pct(stored.distance_dynamics_r)
+    );
     let mut json = serde_json::json!({"file": args.file, "stored": stored});
     if args.seeds > 0 {
         let seeds: Vec<u64> = (args.seed..args.seed + args.seeds).collect();
@@ -70,11 +75,13 @@ pub fn run(args: &EvaluateRvaeArgs, cancel: &CancelFlag) -> Result<()> {
         let runs = score_training_seeds(&file, &seeds, device, &mut BarProgress::new(cancel))?;
         for run in &runs {
             println!(
-                "seed {}: sublattice {}  z1 AUC (sign-free) {}  dynamics |r| {}",
+                "seed {}: sublattice {}  z1 AUC (sign-free) {}  dynamics |r| {}  distance AUC {} r {}",
                 run.seed,
                 pct(run.scores.sublattice_accuracy),
                 pct(run.scores.z1_auc.auc_sign_free),
-                pct(run.scores.dynamics_r_sign_free)
+                pct(run.scores.dynamics_r_sign_free),
+                pct(run.scores.distance_auc.auc),
+                pct(run.scores.distance_dynamics_r)
             );
         }
         let spread = SeedSpread::of(&runs);
