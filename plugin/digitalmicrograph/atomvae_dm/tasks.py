@@ -127,7 +127,9 @@ def show_order_parameters(source, name, calibrations, arrays, common):
         counts = arrays["histogram_" + latent].astype(np.float32)
         edges = arrays["histogram_" + latent + "_edges"]
         axis = results.histogram_calibration(edges, unit)
-        tags = dict(common, **{PREFIX + "Latent": latent, PREFIX + "Bin edges": ",".join(repr(float(e)) for e in edges)})
+        # Full precision: a narrow histogram's edges differ in their 6th digit.
+        edge_text = ",".join(repr(float(e)) for e in edges)
+        tags = dict(common, **{PREFIX + "Latent": latent, PREFIX + "Bin edges": edge_text})
         shown[latent + " histogram"] = dm.show_image(counts.sum(axis=0), f"{name} - {latent} histogram", [axis], tags)
         if len(counts) > 1:
             frame_axis = calibrations[2] if len(calibrations) == 3 else (0.0, 1.0, "")
