@@ -97,11 +97,23 @@ pub struct RvaeTrainReport {
     pub stop_reason: String,
 }
 
-/// Windows per pass for automatic micro-batching: ≈ 8k pixels in f32, ≈ 16k in
-/// bf16 (measured best on 2-core AVX-512/AMX machines), at least one.
-pub fn auto_micro_batch(window: usize, compute: Kind) -> usize {
+/// Windows per pass for automatic micro-batching: ≈ 8k decoded pixels in f32,
+/// ≈ 16k in bf16 (measured best on 2-core AVX-512/AMX machines), at least one.
+/// `decoded_pixels`: per window ([`super::RvaeConfig::decoded_pixels`]).
+pub fn auto_micro_batch(decoded_pixels: usize, compute: Kind) -> usize {
     let pixels = if compute == Kind::BFloat16 { 16_384 } else { 8_192 };
-    (pixels / (window * window)).max(1)
+    (pixels / decoded_pixels.max(1)).max(1)
+}
+
+/// Splits a batch of `batch` windows into passes of at most `micro` windows, all
+/// of (nearly) the same size: 25 with at most 18 → 13 + 12, not 18 + 7, whose
+/// small pass would waste most of a pass's fixed cost.
+fn even_passes(batch: i64, micro: i64) -> impl Iterator<Item = (i64, i64)> {
+    let passes = (batch + micro - 1) / micro.max(1);
+    (0..passes).map(move |k| {
+        let start = k * batch / passes;
+        (start, (k + 1) * batch / passes - start)
+    })
 }
 
 /// Refuses settings no training can use (a zero batch, a hold-out of 100 %,
@@ -291,7 +303,10 @@ pub fn train_rvae_rows(
         .build(model.var_store_mut(), config.learning_rate)
         .map_err(|e| RvaeError::BadModel(e.to_string()))?;
     let compute = config.precision.kind_for(device);
-    let micro = if config.micro_batch == 0 { auto_micro_batch(w, compute) } else { config.micro_batch } as i64;
+    let micro = match config.micro_batch {
+        0 => auto_micro_batch(model.config().decoded_pixels(), compute),
+        given => given,
+    } as i64;
     model.set_decoder_compute(compute);
     log::debug!("rVAE decoder computes in {compute:?}, {micro} windows per pass");
     let mut report = RvaeTrainReport { train_windows: n_train, holdout_windows: n_hold, ..Default::default() };
@@ -323,9 +338,7 @@ pub fn train_rvae_rows(
                     let xb = block.x.index_select(0, &Tensor::from_slice(batch).to_device(device));
                     let b = batch.len() as i64;
                     opt.zero_grad();
-                    let mut start = 0;
-                    while start < b {
-                        let len = micro.min(b - start);
+                    for (start, len) in even_passes(b, micro) {
                         let eps =
                             crate::init::normal_tensor(&mut rng, len, 3 + model.config().latent_dim as i64, device);
                         let p = model.pass(&xb.narrow(0, start, len), Some(&eps));
@@ -335,7 +348,6 @@ pub fn train_rvae_rows(
                         for (i, t) in p.terms.iter().enumerate() {
                             sums[i + 1] += t.sum(Kind::Double).double_value(&[]);
                         }
-                        start += len;
                     }
                     opt.step();
                     progress.advance(batch.len() as u64);
@@ -447,4 +459,26 @@ pub fn train_rvae_rows(
     };
     model.order_content_latents(&sample);
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::even_passes;
+
+    #[test]
+    fn passes_cover_the_batch_once_in_nearly_equal_parts() {
+        for (batch, micro) in [(25, 18), (100, 18), (7, 18), (36, 18), (1, 1), (10, 3)] {
+            let passes: Vec<(i64, i64)> = even_passes(batch, micro).collect();
+            let mut next = 0;
+            for &(start, len) in &passes {
+                assert_eq!(start, next, "{batch}/{micro}: contiguous");
+                assert!(len >= 1 && len <= micro, "{batch}/{micro}: {len}");
+                next = start + len;
+            }
+            assert_eq!(next, batch);
+            assert_eq!(passes.len() as i64, (batch + micro - 1) / micro);
+            let (lo, hi) = passes.iter().fold((i64::MAX, 0), |(a, b), p| (a.min(p.1), b.max(p.1)));
+            assert!(hi - lo <= 1, "{batch}/{micro}: {passes:?}");
+        }
+    }
 }
