@@ -253,14 +253,25 @@ fn wrap_degrees(angle: f64) -> f64 {
 /// Area under the ROC curve of `scores` for `positive` against the rest
 /// (Mann–Whitney, ties counted half); NaN when either side is empty.
 pub fn roc_auc(scores: &[f64], positive: &[bool]) -> f64 {
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
-    // Mid-ranks (1-based) of tied runs.
-    let mut rank = vec![0.0; scores.len()];
+    let rank = mid_ranks(scores);
+    let n_pos = positive.iter().filter(|&&p| p).count() as f64;
+    let n_neg = scores.len() as f64 - n_pos;
+    if n_pos == 0.0 || n_neg == 0.0 {
+        return f64::NAN;
+    }
+    let rank_sum: f64 = rank.iter().zip(positive).filter(|(_, &p)| p).map(|(r, _)| r).sum();
+    (rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg)
+}
+
+/// Mid-ranks (1-based, ties sharing their mean rank) of `values`.
+fn mid_ranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut rank = vec![0.0; values.len()];
     let mut i = 0;
     while i < order.len() {
         let mut j = i;
-        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
+        while j + 1 < order.len() && values[order[j + 1]] == values[order[i]] {
             j += 1;
         }
         let mid = (i + j) as f64 / 2.0 + 1.0;
@@ -269,13 +280,13 @@ pub fn roc_auc(scores: &[f64], positive: &[bool]) -> f64 {
         }
         i = j + 1;
     }
-    let n_pos = positive.iter().filter(|&&p| p).count() as f64;
-    let n_neg = scores.len() as f64 - n_pos;
-    if n_pos == 0.0 || n_neg == 0.0 {
-        return f64::NAN;
-    }
-    let rank_sum: f64 = rank.iter().zip(positive).filter(|(_, &p)| p).map(|(r, _)| r).sum();
-    (rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg)
+    rank
+}
+
+/// Spearman's rank correlation (Pearson's on mid-ranks); NaN as [`pearson`].
+pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    pearson(&mid_ranks(&a[..n]), &mid_ranks(&b[..n]))
 }
 
 /// Pearson correlation; NaN with fewer than 3 pairs or no spread.

@@ -452,9 +452,14 @@ pub fn train_rvae_rows(
         });
         log::info!("kept the weights of epoch {} (best held-out −ELBO {best:.4})", report.best_epoch.unwrap_or(0) + 1);
     }
-    // z1 names the content latent that varies most (over at most one unit of windows).
+    // z1 names the content latent along which windows leave the bulk most (judged
+    // on at most 2048 windows spread over the movie, or the first unit when streamed).
     let sample = match &resident {
-        Some(block) => block.x.narrow(0, 0, block.x.size()[0].min(ROWS_PER_UNIT as i64)),
+        Some(block) => {
+            let rows: Vec<i64> =
+                crate::analysis::spread_sample(n, 2 * ROWS_PER_UNIT).iter().map(|&i| i as i64).collect();
+            block.x.index_select(0, &Tensor::from_slice(&rows).to_device(device))
+        }
         None => source.rows(0, ROWS_PER_UNIT.min(n))?.to_device(device),
     };
     model.order_content_latents(&sample);
