@@ -34,8 +34,13 @@ pub fn order_figure(path: &Path, scores: &OrderScores) -> Result<(), ReportError
     let root = root
         .titled(
             &format!(
-                "Order parameters against the ground truth ({} windows: {} bulk, {} disordered)",
-                scores.windows_matched, scores.bulk, scores.disordered
+                "Order parameters against the ground truth ({} windows: {} bulk, {} disordered; \
+                 distance from the bulk mode: AUC {}, r {})",
+                scores.windows_matched,
+                scores.bulk,
+                scores.disordered,
+                score(scores.distance_auc.auc),
+                score(scores.distance_dynamics_r)
             ),
             (FONT, 24),
         )
