@@ -427,6 +427,29 @@ fn automatic_precision_follows_the_timed_probe() {
     }
 }
 
+/// The warm-up's batch size (`kl_warmup_batch`) applies to the warm-up epochs and
+/// to nothing else.
+#[test]
+fn the_warmup_batch_applies_to_the_warmup_only() {
+    let windows = l_motifs(12, &[0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5], &[(0.0, 0.0); 8]);
+    let config = RvaeConfig { window: 12, hidden: 16, ..RvaeConfig::default() };
+    let base = RvaeTrainConfig { epochs: 3, batch: 2, holdout_fraction: 0.25, seed: 2, ..RvaeTrainConfig::default() };
+    let curve = |cfg: &RvaeTrainConfig| -> Vec<f64> {
+        let mut model = Rvae::new_seeded(config.clone(), cpu(), 1).unwrap();
+        let report = train_rvae(&mut model, windows.view(), cfg, &mut Silent).unwrap();
+        report.epochs.iter().map(|e| e.train.neg_elbo).collect()
+    };
+    let plain = curve(&base);
+    // No warm-up epochs: the warm-up batch changes nothing.
+    assert_eq!(curve(&RvaeTrainConfig { kl_warmup_batch: 6, ..base.clone() }), plain);
+    // One warm-up epoch (weight 1, so only the batch differs): the same batch as
+    // the rest changes nothing; another batch changes the first epoch already.
+    let warm = RvaeTrainConfig { kl_warmup_epochs: 1, ..base.clone() };
+    assert_eq!(curve(&RvaeTrainConfig { kl_warmup_batch: 2, ..warm.clone() }), plain);
+    let larger = curve(&RvaeTrainConfig { kl_warmup_batch: 6, ..warm });
+    assert_ne!(larger[0], plain[0], "{larger:?} vs {plain:?}");
+}
+
 /// Training says why it ended: all epochs run, converged (no 0.1 % held-out
 /// improvement for `patience` epochs), or out of time.
 #[test]
@@ -454,6 +477,14 @@ fn training_reports_when_and_why_it_stopped() {
         train(&RvaeTrainConfig { learning_rate: 1e-9, early_stop_patience: 4, lr_decay_patience: 1, ..base.clone() });
     let rates: Vec<f64> = decayed.epochs.iter().map(|e| e.learning_rate).collect();
     assert_eq!(rates, [1e-9, 1e-9, 5e-10, 2.5e-10, 1.25e-10], "{rates:?}");
+
+    // Annealed after a warm-up of 2 epochs: the rate holds, then falls linearly
+    // towards 0 at the end of the last epoch (no time budget to end it sooner).
+    let annealed = train(&RvaeTrainConfig { learning_rate: 1e-3, kl_warmup_epochs: 2, anneal: true, ..base.clone() });
+    let rates: Vec<f64> = annealed.epochs.iter().map(|e| e.learning_rate).collect();
+    let expected = [1e-3, 1e-3, 1e-3, 0.75e-3, 0.5e-3, 0.25e-3];
+    assert!(rates.iter().zip(expected).all(|(r, e)| (r - e).abs() < 1e-12), "{rates:?}");
+    assert_eq!(annealed.stop_reason, "annealed");
 
     let hurried = train(&RvaeTrainConfig { time_budget_s: 1e-9, ..base.clone() });
     assert_eq!((hurried.stop_reason.as_str(), hurried.epochs.len()), ("time budget", 1));

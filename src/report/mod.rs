@@ -368,8 +368,8 @@ fn training_figure(path: &Path, a: &StoredAnalysis) -> Result<(), ReportError> {
         rvae_series.push(("held out", epochs(&a.rvae_holdout), RGBColor(230, 140, 40)));
     }
     // When and why training ended, and the epoch whose weights the model kept.
-    let (reason, kept) = &a.rvae_stop;
-    if let Some(k) = kept {
+    let stop = &a.rvae_stop;
+    if let Some(k) = stop.kept_epoch {
         let values = a.rvae_train.iter().chain(&a.rvae_holdout).copied().filter(|v| v.is_finite());
         let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
         if lo.is_finite() {
@@ -377,9 +377,13 @@ fn training_figure(path: &Path, a: &StoredAnalysis) -> Result<(), ReportError> {
             rvae_series.push(("kept weights", vec![(x, lo), (x, hi)], RGBColor(200, 40, 40)));
         }
     }
-    let title = match reason.as_str() {
+    let gain = stop
+        .recent_gain
+        .map(|g| format!("; last {}: {:.1} %", crate::rvae::RECENT_EPOCHS, 100.0 * g))
+        .unwrap_or_default();
+    let title = match stop.reason.as_str() {
         "" => "rVAE: −ELBO per window".to_string(),
-        r => format!("rVAE: −ELBO per window ({r} after {} epochs)", a.rvae_train.len()),
+        r => format!("rVAE: −ELBO per window ({r} after {} epochs{gain})", a.rvae_train.len()),
     };
     draw::line_panel(&panels[0], &title, "epoch", "−ELBO", &rvae_series, true)?;
     draw::line_panel(

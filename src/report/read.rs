@@ -28,8 +28,7 @@ pub struct StoredAnalysis {
     pub window_bic: (Vec<u64>, Vec<f64>),
     pub rvae_train: Vec<f64>,
     pub rvae_holdout: Vec<f64>,
-    /// Why the rVAE's training ended, and the epoch (0-based) whose weights it kept.
-    pub rvae_stop: (String, Option<usize>),
+    pub rvae_stop: RvaeStop,
     pub conv_ae_curve: Vec<f64>,
     pub vae_curve: Vec<f64>,
 }
@@ -119,7 +118,16 @@ impl StoredAnalysis {
     }
 }
 
-type Curves = (Vec<f64>, Vec<f64>, (String, Option<usize>));
+/// Why the rVAE's training ended, the epoch (0-based) whose weights it kept, and
+/// the best held-out −ELBO's relative gain over the last epochs.
+#[derive(Debug, Clone, Default)]
+pub struct RvaeStop {
+    pub reason: String,
+    pub kept_epoch: Option<usize>,
+    pub recent_gain: Option<f64>,
+}
+
+type Curves = (Vec<f64>, Vec<f64>, RvaeStop);
 
 /// Train and held-out −ELBO per epoch from the stored rVAE's training record, why
 /// training ended and which epoch's weights were kept.
@@ -128,7 +136,10 @@ fn rvae_curves(file: &AnalysisFile) -> Result<Curves, ReportError> {
     let report = &model.config["training"]["report"];
     let epochs = report["epochs"].as_array().cloned().unwrap_or_default();
     let pick = |key: &str| -> Vec<f64> { epochs.iter().filter_map(|e| e[key]["neg_elbo"].as_f64()).collect() };
-    let reason = report["stop_reason"].as_str().unwrap_or("").to_string();
-    let kept = report["best_epoch"].as_u64().map(|e| e as usize);
-    Ok((pick("train"), pick("holdout"), (reason, kept)))
+    let stop = RvaeStop {
+        reason: report["stop_reason"].as_str().unwrap_or("").to_string(),
+        kept_epoch: report["best_epoch"].as_u64().map(|e| e as usize),
+        recent_gain: report["recent_gain"].as_f64(),
+    };
+    Ok((pick("train"), pick("holdout"), stop))
 }

@@ -26,7 +26,7 @@ pub use precision::{cpu_has_native_bf16, cpu_probe as precision_probe, Precision
 pub use model::{coordinate_grid, transform_grid, Decoder, Dense, Encoder, InferenceWeights};
 pub use train::{
     auto_micro_batch, train_rvae, train_rvae_rows, train_rvae_tensor, EpochRecord, RvaeTrainConfig, RvaeTrainReport,
-    WindowRows, ROWS_PER_UNIT,
+    WindowRows, RECENT_EPOCHS, ROWS_PER_UNIT,
 };
 
 use ndarray::ArrayView3;

@@ -40,6 +40,10 @@ pub struct TrainRvaeArgs {
     /// improvement (0 = never).
     #[arg(long, default_value_t = 0)]
     lr_decay: usize,
+    /// After the KL warm-up, lower the learning rate linearly towards 0 by the last epoch
+    /// or the end of --time-budget, whichever is first (replaces --lr-decay).
+    #[arg(long)]
+    anneal: bool,
     /// Stop after the epoch that ends past this many seconds (0 = no limit).
     #[arg(long, default_value_t = 0.0)]
     time_budget: f64,
@@ -80,6 +84,9 @@ pub struct TrainRvaeArgs {
     /// KL weight of the content and shift latents during the warm-up epochs.
     #[arg(long, default_value_t = RvaeTrainConfig::default().kl_warmup_weight)]
     kl_warmup_weight: f64,
+    /// Windows per batch during the warm-up epochs (0 = --batch).
+    #[arg(long, default_value_t = RvaeTrainConfig::default().kl_warmup_batch)]
+    kl_warmup_batch: usize,
     /// MiB of windows held in memory at once; larger window sets are streamed from
     /// the file in shuffled blocks every epoch.
     #[arg(long, default_value_t = RvaeTrainConfig::default().resident_mib)]
@@ -117,11 +124,13 @@ impl From<&TrainRvaeArgs> for RvaeTrainConfig {
             holdout_fraction: a.holdout,
             early_stop_patience: a.early_stop,
             lr_decay_patience: a.lr_decay,
+            anneal: a.anneal,
             time_budget_s: a.time_budget,
             precision: a.precision,
             resident_mib: a.resident_mib,
             kl_warmup_epochs: a.kl_warmup_epochs,
             kl_warmup_weight: a.kl_warmup_weight,
+            kl_warmup_batch: a.kl_warmup_batch,
             seed: a.common.seed,
         }
     }
