@@ -379,11 +379,11 @@ fn training_figure(path: &Path, a: &StoredAnalysis) -> Result<(), ReportError> {
     }
     let gain = stop
         .recent_gain
-        .map(|g| format!("; last {}: {:.1} %", crate::rvae::RECENT_EPOCHS, 100.0 * g))
+        .map(|g| format!(", last {} −{:.1} %", crate::rvae::RECENT_EPOCHS, 100.0 * g))
         .unwrap_or_default();
     let title = match stop.reason.as_str() {
         "" => "rVAE: −ELBO per window".to_string(),
-        r => format!("rVAE: −ELBO per window ({r} after {} epochs{gain})", a.rvae_train.len()),
+        r => format!("rVAE −ELBO: {r}, {} epochs{gain}", a.rvae_train.len()),
     };
     draw::line_panel(&panels[0], &title, "epoch", "−ELBO", &rvae_series, true)?;
     draw::line_panel(

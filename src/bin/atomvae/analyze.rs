@@ -152,8 +152,8 @@ fn default_report_dir(file: &Path) -> PathBuf {
 }
 
 /// The demo's movie (`pipeline::demo_movie`), analysed with the "recipe" preset (6 Å disc windows, no shift
-/// latents, content KL ×5 for the first 10 epochs, trained until converged) with a training budget that
-/// keeps the whole demo within 10 minutes on 2 cores (the other steps take ≈ 2 minutes).
+/// latents, content KL ×5 for the first 10 epochs, then the learning rate annealed) with a training budget
+/// that keeps the whole demo within 10 minutes on 2 cores (the other steps take ≈ 1.5 minutes).
 const DEMO_BASELINE_EPOCHS: usize = 10;
 const DEMO_TRAINING_BUDGET_S: f64 = 450.0;
 
