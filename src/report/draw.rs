@@ -348,9 +348,16 @@ pub fn line_panel(
         .build_cartesian_2d(x_lo..x_hi, (y_lo - pad)..(y_hi + pad))
         .map_err(d)?;
     let (x_ticks, y_ticks) = (tick_labels(x_lo, x_hi, 10), tick_labels(y_lo - pad, y_hi + pad, 10));
+    // Counts (epochs) are labelled as whole numbers only: "3", not "3.0" or "2.5".
+    let counts = series.iter().flat_map(|s| s.1.iter()).all(|p| p.0.fract() == 0.0);
+    let x_labels = |v: &f64| match counts {
+        true if v.fract().abs() < 1e-9 => format!("{v:.0}"),
+        true => String::new(),
+        false => x_ticks(v),
+    };
     chart
         .configure_mesh()
-        .x_label_formatter(&x_ticks)
+        .x_label_formatter(&x_labels)
         .y_label_formatter(&y_ticks)
         .x_desc(x_label)
         .y_desc(y_label)

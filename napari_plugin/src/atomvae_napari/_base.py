@@ -52,6 +52,8 @@ class JobWidget(Container):
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._bar = ProgressBar(value=0, min=0, max=100, label="progress")
         self._status = Label(value="")
+        # Wrapped, so that a longer message than the first is not cut to its width.
+        self._status.native.setWordWrap(True)
         buttons = Container(widgets=[self._run, self._cancel], layout="horizontal", labels=False)
         super().__init__(widgets=[*options, buttons, self._bar, self._status])
         self._run.changed.connect(self.run)
