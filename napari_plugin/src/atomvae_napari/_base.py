@@ -9,6 +9,7 @@ import threading
 
 from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton
 from napari.utils.notifications import show_error, show_info
+from qtpy.QtWidgets import QSizePolicy
 
 from . import _jobs
 
@@ -52,8 +53,9 @@ class JobWidget(Container):
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._bar = ProgressBar(value=0, min=0, max=100, label="progress")
         self._status = Label(value="")
-        # Wrapped, so that a longer message than the first is not cut to its width.
-        self._status.native.setWordWrap(True)
+        # The whole column's width: magicgui's Label keeps its first text's width, and a
+        # napari dock does not lay it out again, so later, longer messages were cut.
+        self._status.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         buttons = Container(widgets=[self._run, self._cancel], layout="horizontal", labels=False)
         super().__init__(widgets=[*options, buttons, self._bar, self._status])
         self._run.changed.connect(self.run)
