@@ -383,6 +383,10 @@ pub fn train_rvae_rows(
         for epoch in 0..config.epochs {
             let t0 = std::time::Instant::now();
             let warming_up = epoch < config.kl_warmup_epochs;
+            let batch_size = match config.kl_warmup_batch {
+                given if warming_up && given > 0 => given,
+                _ => config.batch,
+            };
             if config.anneal && !warming_up {
                 let since = started.elapsed().as_secs_f64();
                 let anneal_start = *anneal_started.get_or_insert(since);
@@ -400,10 +404,6 @@ pub fn train_rvae_rows(
                 let block = Block::resident_or_load(&resident, source, block_units, device)?;
                 let mut positions = block.positions(&held, false);
                 positions.shuffle(&mut rng);
-                let batch_size = match config.kl_warmup_batch {
-                    given if warming_up && given > 0 => given,
-                    _ => config.batch,
-                };
                 for batch in positions.chunks(batch_size) {
                     if progress.cancelled() {
                         return Err(RvaeError::Cancelled);
