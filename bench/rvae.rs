@@ -31,6 +31,33 @@ fn matmul_peak_gflops(kind: tch::Kind) -> f64 {
     2.0 * (n as f64).powi(3) / best / 1e9
 }
 
+/// Best GFLOP/s libtorch reaches on the products one step makes at this shape: a
+/// (m × k) by (k × n) product, and with `backward` also the two products of its
+/// gradients (m × n by n × k, and k × m by m × n), on this process's threads.
+/// This is the ceiling for a layer of that shape, whatever else the step costs.
+fn gemm_gflops(m: i64, k: i64, n: i64, kind: tch::Kind, backward: bool) -> f64 {
+    let opts = (tch::Kind::Float, tch::Device::Cpu);
+    let x = tch::Tensor::rand([m, k], opts).to_kind(kind);
+    let w = tch::Tensor::rand([n, k], opts).to_kind(kind);
+    let g = tch::Tensor::rand([m, n], opts).to_kind(kind);
+    let step = || {
+        let _ = x.matmul(&w.tr());
+        if backward {
+            let _ = g.matmul(&w);
+            let _ = g.tr().matmul(&x);
+        }
+    };
+    step();
+    let mut best = f64::MAX;
+    for _ in 0..7 {
+        let t0 = Instant::now();
+        step();
+        best = best.min(t0.elapsed().as_secs_f64());
+    }
+    let products = if backward { 3.0 } else { 1.0 };
+    products * 2.0 * (m * k * n) as f64 / best / 1e9
+}
+
 fn main() {
     let quick = std::env::var_os("ATOMVAE_BENCH_QUICK").is_some();
     // ATOMVAE_BENCH_RVAE_N and ATOMVAE_BENCH_RVAE_PLAN ("32:5,48:2": window:epochs)
@@ -161,6 +188,41 @@ fn main() {
             unit: "fraction".into(),
             value: flops.decoder_per_pixel / flops.total(),
         });
+        // How far the hardware lets these ratios go: libtorch's own products at the
+        // shapes that dominate (the decoder's hidden × hidden layer per micro-batch
+        // of pixels, forward and backward; the encoder's first layer per block),
+        // as if nothing else cost time. A ratio above its ceiling is out of reach
+        // without fewer FLOPs.
+        let peer_encode = peer[format!("rvae_{w}")]["encode_subimages_per_s"].as_f64().unwrap();
+        let hidden = RvaeConfig::default().hidden;
+        let encoder_first_flops = 2.0 * (w * w) as f64 * hidden as f64;
+        for (label, kind) in [("f32", tch::Kind::Float), ("bf16", tch::Kind::BFloat16)] {
+            let pixels = atomvae::rvae::auto_micro_batch(1, kind) as i64;
+            let decoder = gemm_gflops(pixels, hidden, hidden, kind, true);
+            let encoder = gemm_gflops(2048, (w * w) as i64, hidden, kind, false);
+            let train_ceiling = decoder * 1e9 / flops.total();
+            let encode_ceiling = encoder * 1e9 / encoder_first_flops;
+            measurements.push(Measurement {
+                name: format!("gemm_w{w}_decoder_layer_{label}_gflops"),
+                unit: format!("GFLOP/s ({pixels} × {hidden} by {hidden} × {hidden}, forward + both gradients)"),
+                value: decoder,
+            });
+            measurements.push(Measurement {
+                name: format!("gemm_w{w}_encoder_first_layer_{label}_gflops"),
+                unit: format!("GFLOP/s (2048 × {} by {} × {hidden})", w * w, w * w),
+                value: encoder,
+            });
+            measurements.push(Measurement {
+                name: format!("rvae_train_w{w}_{label}_ceiling_ratio"),
+                unit: "windows/s if every training FLOP ran at the decoder layer's rate ÷ AtomAI's windows/s".into(),
+                value: train_ceiling / peer_rate,
+            });
+            measurements.push(Measurement {
+                name: format!("rvae_encode_w{w}_{label}_ceiling_ratio"),
+                unit: "windows/s if only the encoder's first layer cost time ÷ AtomAI's windows/s".into(),
+                value: encode_ceiling / peer_encode,
+            });
+        }
         // Encoding as users get it (`auto`), then in f32 (the reference arithmetic).
         let encode_rate = |model: &Rvae| {
             let mut enc = Vec::new();

@@ -2,7 +2,7 @@
 //! rotation and translation, reproducibility, storage and input checks.
 
 use atomvae::progress::Silent;
-use atomvae::rvae::{train_rvae, Rvae, RvaeConfig, RvaeTrainConfig};
+use atomvae::rvae::{train_rvae, Rvae, RvaeConfig, RvaeTrainConfig, RvaeTrainReport};
 use ndarray::{Array2, Array3};
 
 fn cpu() -> tch::Device {
@@ -448,6 +448,54 @@ fn the_warmup_batch_applies_to_the_warmup_only() {
     assert_eq!(curve(&RvaeTrainConfig { kl_warmup_batch: 2, ..warm.clone() }), plain);
     let larger = curve(&RvaeTrainConfig { kl_warmup_batch: 6, ..warm });
     assert_ne!(larger[0], plain[0], "{larger:?} vs {plain:?}");
+}
+
+/// Several warm-up tries: the model's own warm-up goes on unless another try's
+/// ended clearly lower, in which case training starts again from that try's
+/// initial weights; the report lists each try's held-out −ELBO.
+#[test]
+fn warmup_tries_set_a_poor_warmup_aside() {
+    let windows = l_motifs(12, &[0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5], &[(0.0, 0.0); 8]);
+    let config = RvaeConfig { window: 12, hidden: 16, ..RvaeConfig::default() };
+    let base = RvaeTrainConfig {
+        epochs: 4,
+        batch: 2,
+        holdout_fraction: 0.25,
+        kl_warmup_epochs: 2,
+        kl_warmup_weight: 5.0,
+        seed: 2,
+        ..RvaeTrainConfig::default()
+    };
+    let tries = RvaeTrainConfig { kl_warmup_tries: 3, ..base.clone() };
+    let curve = |r: &RvaeTrainReport| -> Vec<f64> { r.epochs.iter().map(|e| e.holdout.unwrap().neg_elbo).collect() };
+    let fresh = || Rvae::new_seeded(config.clone(), cpu(), 1).unwrap();
+    let plain = train_rvae(&mut fresh(), windows.view(), &base, &mut Silent).unwrap();
+    assert!(plain.warmup_tries.is_empty() && plain.chosen_warmup.is_none());
+    let tried = train_rvae(&mut fresh(), windows.view(), &tries, &mut Silent).unwrap();
+    assert_eq!(tried.warmup_tries.len(), 3);
+    assert_eq!(tried.epochs.len(), 4, "the report is the whole run trained on");
+    // The first try is the model's own warm-up: the plain run's.
+    assert!((tried.warmup_tries[0] - curve(&plain)[1]).abs() < 1e-9, "{:?} vs {:?}", tried.warmup_tries, plain);
+    match tried.chosen_warmup.unwrap() {
+        0 => assert_eq!(curve(&tried), curve(&plain)),
+        other => assert!(tried.warmup_tries[other] < 0.9 * tried.warmup_tries[0], "{:?}", tried.warmup_tries),
+    }
+
+    // Weights ×8 saturate the tanh layers: that warm-up ends far above a fresh try's,
+    // and the run reported starts from the best other try's weights.
+    let mut spoiled = fresh();
+    tch::no_grad(|| {
+        for (_, v) in spoiled.var_store().variables() {
+            v.shallow_clone().copy_(&(&v * 8.0));
+        }
+    });
+    let rescued = train_rvae(&mut spoiled, windows.view(), &tries, &mut Silent).unwrap();
+    let chosen = rescued.chosen_warmup.unwrap();
+    let others = rescued.warmup_tries[1..].iter().copied().fold(f64::INFINITY, f64::min);
+    assert!(chosen > 0 && rescued.warmup_tries[chosen] == others, "{:?}", rescued.warmup_tries);
+    assert!(others < 0.9 * rescued.warmup_tries[0], "{:?}", rescued.warmup_tries);
+    assert_eq!(rescued.epochs.len(), 4);
+    assert!((curve(&rescued)[1] - others).abs() < 1e-6 * others, "{:?} vs {others}", curve(&rescued));
 }
 
 /// Training says why it ended: all epochs run, converged (no 0.1 % held-out

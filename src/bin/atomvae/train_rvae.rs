@@ -87,6 +87,10 @@ pub struct TrainRvaeArgs {
     /// Windows per batch during the warm-up epochs (0 = --batch).
     #[arg(long, default_value_t = RvaeTrainConfig::default().kl_warmup_batch)]
     kl_warmup_batch: usize,
+    /// Warm-ups tried from different initial weights; training goes on from the one
+    /// whose warm-up ended with the lowest held-out −ELBO (1 = just one).
+    #[arg(long, default_value_t = RvaeTrainConfig::default().kl_warmup_tries)]
+    kl_warmup_tries: usize,
     /// MiB of windows held in memory at once; larger window sets are streamed from
     /// the file in shuffled blocks every epoch.
     #[arg(long, default_value_t = RvaeTrainConfig::default().resident_mib)]
@@ -131,6 +135,7 @@ impl From<&TrainRvaeArgs> for RvaeTrainConfig {
             kl_warmup_epochs: a.kl_warmup_epochs,
             kl_warmup_weight: a.kl_warmup_weight,
             kl_warmup_batch: a.kl_warmup_batch,
+            kl_warmup_tries: a.kl_warmup_tries,
             seed: a.common.seed,
         }
     }
