@@ -87,8 +87,9 @@ pub struct TrainRvaeArgs {
     /// Windows per batch during the warm-up epochs (0 = --batch).
     #[arg(long, default_value_t = RvaeTrainConfig::default().kl_warmup_batch)]
     kl_warmup_batch: usize,
-    /// Warm-ups tried from different initial weights; training goes on from the one
-    /// whose warm-up ended with the lowest held-out −ELBO (1 = just one).
+    /// Warm-ups tried from different initial weights (1 = just one): the model's own
+    /// run is set aside after its warm-up, and training restarts from another try's
+    /// initial weights, when that try ended its warm-up > 10 % lower in held-out −ELBO.
     #[arg(long, default_value_t = RvaeTrainConfig::default().kl_warmup_tries)]
     kl_warmup_tries: usize,
     /// MiB of windows held in memory at once; larger window sets are streamed from
