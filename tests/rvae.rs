@@ -246,6 +246,39 @@ fn decoding_with_and_without_pose_and_the_manifold() {
     assert!(diff < 1e-5, "the manifold's (0, 2) window differs from decoding it alone by {diff}");
 }
 
+/// The encoder finds NaN and infinite pixels by its first layer's sums, not by
+/// reading the pixels: every one must still be refused, named by its window, in
+/// either arithmetic, in and outside a disc model's disc, in any block.
+#[test]
+fn encoding_refuses_every_non_finite_pixel() {
+    use atomvae::rvae::Precision;
+    let n = 2500; // more than one encoder block (2048)
+    for disc in [false, true] {
+        let mut model =
+            Rvae::new_seeded(RvaeConfig { window: 8, hidden: 8, disc, ..RvaeConfig::default() }, cpu(), 1).unwrap();
+        let precisions: &[Precision] =
+            if atomvae::rvae::cpu_has_native_bf16() { &[Precision::Fp32, Precision::Bf16] } else { &[Precision::Fp32] };
+        for &precision in precisions {
+            model.set_encode_precision(precision);
+            for (window, pixel) in [(7, [0, 0]), (2100, [4, 4]), (n - 1, [7, 0])] {
+                for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                    let mut windows = Array3::<f32>::from_elem((n, 8, 8), 0.5);
+                    windows[[window, pixel[0], pixel[1]]] = bad;
+                    let e = model.encode(windows.view()).unwrap_err().to_string();
+                    assert!(
+                        e.contains(&format!("window {window} has a NaN or infinite pixel")),
+                        "{bad} at {pixel:?} of window {window} (disc {disc}, {precision:?}): {e}"
+                    );
+                }
+            }
+            let latents = model.encode(Array3::<f32>::from_elem((n, 8, 8), 0.5).view()).unwrap();
+            assert!(latents.mean.iter().chain(latents.logvar.iter()).all(|v| v.is_finite()));
+            let e = model.encode(Array3::<f32>::from_elem((3, 8, 8), f32::MAX).view()).unwrap_err().to_string();
+            assert!(e.contains("windows 0–2 hold values too large for the encoder"), "{precision:?}: {e}");
+        }
+    }
+}
+
 #[test]
 fn bad_input_gets_clear_errors() {
     let model = Rvae::new(RvaeConfig { window: 8, hidden: 8, ..RvaeConfig::default() }, cpu()).unwrap();

@@ -41,6 +41,15 @@ impl Latents {
 /// enough that a block (8 MB of 32² windows) is still in cache when multiplied.
 const BLOCK: usize = 2048;
 
+/// Refuses a block of windows (`pixels` values each, the first numbered `first`)
+/// with a NaN or infinite pixel, naming the window.
+fn check_finite(block: &[f32], pixels: usize, first: usize) -> Result<(), RvaeError> {
+    match block.chunks(pixels).position(|c| !c.iter().fold(true, |ok, v| ok & v.is_finite())) {
+        Some(k) => Err(RvaeError::BadInput(format!("window {} has a NaN or infinite pixel", first + k))),
+        None => Ok(()),
+    }
+}
+
 /// The latents being filled block by block.
 struct LatentRows {
     mean: Array2<f32>,
@@ -76,9 +85,10 @@ fn copy_into(t: &Tensor, out: &mut ndarray::ArrayViewMut2<f32>) {
 impl Rvae {
     /// Posterior means and log-variances of every window (batched, no gradient).
     ///
-    /// On a CPU the windows are read where they are (no copy), a block at a time
-    /// (checked for NaN and infinite pixels just before use, while in cache), and
-    /// multiplied in the model's encoding arithmetic ([`Rvae::set_encode_precision`]).
+    /// On a CPU the windows are read where they are (no copy), a block at a time,
+    /// and multiplied in the model's encoding arithmetic
+    /// ([`Rvae::set_encode_precision`]); NaN and infinite pixels are refused, found
+    /// by the first layer's sums rather than by reading every pixel twice.
     pub fn encode(&self, windows: ArrayView3<f32>) -> Result<Latents, RvaeError> {
         let (n, h, w) = self.check_shape(windows)?;
         let standard = windows.as_standard_layout();
@@ -89,8 +99,9 @@ impl Rvae {
         for start in (0..n).step_by(BLOCK) {
             let len = BLOCK.min(n - start);
             let block = &flat[start * pixels..(start + len) * pixels];
-            if let Some(k) = block.chunks(pixels).position(|c| !c.iter().fold(true, |ok, v| ok & v.is_finite())) {
-                return Err(RvaeError::BadInput(format!("window {} has a NaN or infinite pixel", start + k)));
+            // An MLP encoder checks its input on the way (see `forward_fast`).
+            if weights.is_none() {
+                check_finite(block, pixels, start)?;
             }
             // SAFETY: the tensor views `block` (no copy) and is dropped at the end of
             // this iteration, while `standard` is alive; nothing writes to it.
@@ -103,7 +114,15 @@ impl Rvae {
                     tch::Device::Cpu,
                 )
             };
-            out.put(start, self.encode_block(&x.to_device(self.device), weights.as_ref()));
+            let (mean, logvar, finite) = self.encode_block(&x.to_device(self.device), weights.as_ref());
+            if finite == Some(false) {
+                check_finite(block, pixels, start)?;
+                return Err(RvaeError::BadInput(format!(
+                    "windows {start}–{} hold values too large for the encoder (its first layer overflowed)",
+                    start + len - 1
+                )));
+            }
+            out.put(start, (mean, logvar));
         }
         Ok(out.finish(self))
     }
@@ -117,7 +136,8 @@ impl Rvae {
         let weights = self.inference_weights();
         for start in (0..n).step_by(BLOCK) {
             let len = BLOCK.min(n - start);
-            out.put(start, self.encode_block(&x.narrow(0, start as i64, len as i64), weights.as_ref()));
+            let (mean, logvar, _) = self.encode_block(&x.narrow(0, start as i64, len as i64), weights.as_ref());
+            out.put(start, (mean, logvar));
         }
         out.finish(self)
     }
@@ -126,11 +146,13 @@ impl Rvae {
         tch::no_grad(|| self.encoder.inference_weights(self.disc.as_ref(), self.encode_kind))
     }
 
-    /// One block through the encoder: posterior means and log-variances.
-    fn encode_block(&self, x: &Tensor, weights: Option<&InferenceWeights>) -> (Tensor, Tensor) {
+    /// One block through the encoder: posterior means and log-variances, and
+    /// whether every pixel was finite where the encoder checked that.
+    fn encode_block(&self, x: &Tensor, weights: Option<&InferenceWeights>) -> (Tensor, Tensor, Option<bool>) {
         tch::no_grad(|| {
-            let (mean, logsd) = self.encoder.forward_fast(x, self.config.window as i64, self.disc.as_ref(), weights);
-            (mean, logsd * 2.0)
+            let (mean, logsd, finite) =
+                self.encoder.forward_fast(x, self.config.window as i64, self.disc.as_ref(), weights);
+            (mean, logsd * 2.0, finite)
         })
     }
 

@@ -365,7 +365,9 @@ pub fn train_rvae_rows(
             config.seed ^ 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(attempt as u64),
         );
         let initial = snapshot_weights(model);
-        let report = train_once(model, source, &warmup_only, progress, &mut |_| true)?;
+        // Stopped at its warm-up's end like a run set aside, so it spends nothing
+        // on what only a kept run needs (naming z1 on a sample).
+        let report = train_once(model, source, &warmup_only, progress, &mut |_| false)?;
         let held = report.epochs.last().and_then(|e| e.holdout).map_or(f64::INFINITY, |h| h.neg_elbo);
         log::info!("warm-up try {}/{tries}: held-out −ELBO {held:.3}", attempt + 1);
         if best_other.as_ref().is_none_or(|(b, _)| held_outs[*b].is_nan() || held < held_outs[*b]) {
