@@ -99,10 +99,6 @@ impl Rvae {
         for start in (0..n).step_by(BLOCK) {
             let len = BLOCK.min(n - start);
             let block = &flat[start * pixels..(start + len) * pixels];
-            // An MLP encoder checks its input on the way (see `forward_fast`).
-            if weights.is_none() {
-                check_finite(block, pixels, start)?;
-            }
             // SAFETY: the tensor views `block` (no copy) and is dropped at the end of
             // this iteration, while `standard` is alive; nothing writes to it.
             let x = unsafe {
@@ -114,9 +110,13 @@ impl Rvae {
                     tch::Device::Cpu,
                 )
             };
+            // An MLP encoder checks its input on the way (see `forward_fast`); where
+            // it did not, or found something, the pixels are read to say which.
             let (mean, logvar, finite) = self.encode_block(&x.to_device(self.device), weights.as_ref());
-            if finite == Some(false) {
+            if finite != Some(true) {
                 check_finite(block, pixels, start)?;
+            }
+            if finite == Some(false) {
                 return Err(RvaeError::BadInput(format!(
                     "windows {start}–{} hold values too large for the encoder (its first layer overflowed)",
                     start + len - 1
