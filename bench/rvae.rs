@@ -18,17 +18,7 @@ use serde_json::json;
 
 /// Best GFLOP/s of a 2048³ matrix product in libtorch on this process's threads.
 fn matmul_peak_gflops(kind: tch::Kind) -> f64 {
-    let n = 2048i64;
-    let a = tch::Tensor::rand([n, n], (tch::Kind::Float, tch::Device::Cpu)).to_kind(kind);
-    let b = tch::Tensor::rand([n, n], (tch::Kind::Float, tch::Device::Cpu)).to_kind(kind);
-    let _ = a.matmul(&b);
-    let mut best = f64::MAX;
-    for _ in 0..4 {
-        let t0 = Instant::now();
-        let _ = a.matmul(&b);
-        best = best.min(t0.elapsed().as_secs_f64());
-    }
-    2.0 * (n as f64).powi(3) / best / 1e9
+    gemm_gflops(2048, 2048, 2048, kind, false)
 }
 
 /// Best GFLOP/s libtorch reaches on the products one step makes at this shape: a
