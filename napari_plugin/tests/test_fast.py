@@ -140,7 +140,7 @@ def test_session_on_a_viewer_model(qtbot, errors, movie, tmp_path, plugins):
         assert tuple(viewer.layers[name].scale) == pytest.approx((1, NM, NM))
     assert viewer.layers["movie angle map"].visible and not viewer.layers["movie z1 map"].visible
     manifold = viewer.layers["movie rVAE manifold"]
-    assert manifold.data.shape == (6 * 30, 6 * 30) and manifold.translate[-1] > 128 * NM
+    assert manifold.data.shape == (6 * 20, 6 * 20) and manifold.translate[-1] > 128 * NM
     angle_colours = points.face_color.copy()
     rvae._colour.value = "z1"
     assert not np.allclose(points.face_color, angle_colours) and viewer.layers["movie z1 map"].visible

@@ -379,7 +379,11 @@ fn training_figure(path: &Path, a: &StoredAnalysis) -> Result<(), ReportError> {
     }
     let gain = stop
         .recent_gain
-        .map(|g| format!(", last {} −{:.1} %", crate::rvae::RECENT_EPOCHS, 100.0 * g))
+        .map(|g| match 100.0 * g {
+            // What the last epochs gained, said as a gain ("−0.0 %" reads as a loss).
+            pct if pct < 0.1 => format!(", last {} gained < 0.1 %", crate::rvae::RECENT_EPOCHS),
+            pct => format!(", last {} gained {pct:.1} %", crate::rvae::RECENT_EPOCHS),
+        })
         .unwrap_or_default();
     let title = match stop.reason.as_str() {
         "" => "rVAE: −ELBO per window".to_string(),

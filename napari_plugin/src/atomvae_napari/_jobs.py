@@ -116,8 +116,8 @@ def find_atoms(
 def order_parameters(
     path: str,
     *,
-    epochs: int = 30,
-    window_angstrom: float = 6.0,
+    epochs: int = 200,
+    window_angstrom: float = 4.0,
     seed: int = 0,
     cancel: threading.Event | None = None,
 ) -> Progress:

@@ -108,8 +108,10 @@ class OrderParametersWidget(JobWidget):
         from ._plot import HistogramPlot
 
         self._atoms = ComboBox(label="atoms", choices=layers_of(napari_viewer, Points))
-        self._epochs = SpinBox(label="epochs", value=30, min=1, max=10000)
-        self._window = FloatSpinBox(label="window (Å)", value=6.0, min=1.0, max=50.0, step=0.5)
+        # The recipe's: at most 200 epochs, ended sooner once the held-out −ELBO
+        # stops improving (≈ 2 minutes on a laptop for a small movie).
+        self._epochs = SpinBox(label="epochs (at most)", value=200, min=1, max=10000)
+        self._window = FloatSpinBox(label="window (Å)", value=4.0, min=1.0, max=50.0, step=0.5)
         self._seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1)
         self._colour = ComboBox(label="colour by", choices=COLOUR_BY, value="class")
         self._save = PushButton(text="Save analysis…")

@@ -34,7 +34,7 @@ def test_movie_gives_maps_manifold_and_histograms(swift, movie):
         assert low < finite.min() and high == pytest.approx(finite.max()) and channel.color_map_id == "magma"
     manifold = found["manifold"].xdata
     grid, window = manifold.metadata["atomvae"]["grid"], manifold.metadata["atomvae"]["window_px"]
-    assert manifold.data_shape == (grid * window, grid * window) and window == 30  # 6 Å at 0.2 Å/px
+    assert manifold.data_shape == (grid * window, grid * window) and window == 20  # 4 Å at 0.2 Å/px
     assert manifold.dimensional_calibrations[0].units == "nm"
     for name, units in (("angle_histogram", "rad"), ("z1_histogram", "")):
         xdata = found[name].xdata

@@ -16,8 +16,9 @@ from .errors import InvalidArgument
 
 def settings(preset: str = "recipe") -> dict:
     """Every step's settings for a preset, as a dict to change and pass back:
-    ``"recipe"`` (the default: what works on graphene — 6 Å disc windows, no shift
-    latents, KL warm-up) or ``"paper"`` (the paper's plain settings)."""
+    ``"recipe"`` (the default: what works on graphene — 4 Å disc windows, no shift
+    latents, a low content KL at first, trained until converged) or ``"paper"``
+    (the paper's plain settings)."""
     return json.loads(L.call_with_text(L.lib.atomvae_settings_json, L.text(preset)))
 
 

@@ -186,7 +186,8 @@ def test_bad_inputs_raise_the_right_exception_with_the_library_message(frames, s
 
 def test_settings_presets_differ_where_the_recipe_says():
     recipe, paper = atomvae.settings("recipe"), atomvae.settings("paper")
-    assert recipe["windows"]["size_angstrom"] == 6.0 and paper["windows"]["size_angstrom"] == 4.0
+    assert recipe["windows"]["size_angstrom"] == paper["windows"]["size_angstrom"] == 4.0
+    assert recipe["training"]["kl_warmup_weight"] == 0.1 and recipe["training"]["early_stop_patience"] == 10
     assert recipe["rvae"]["disc"] and not paper["rvae"]["disc"]
     assert set(recipe) == {"atoms", "windows", "rvae", "training", "analysis"}
 

@@ -35,8 +35,8 @@ class OrderParameters:
     label = _("rVAE order parameters (atomvae)")
     parameters = (
         Parameter("threshold", _("Atom threshold on 1 − p(background)"), 0.5, 0.01, 0.99),
-        Parameter("window", _("Window size (Å)"), 6.0, 1.0, 30.0),
-        Parameter("epochs", _("rVAE training epochs"), 30, 1, 1000),
+        Parameter("window", _("Window size (Å)"), 4.0, 1.0, 30.0),
+        Parameter("epochs", _("rVAE training epochs (at most: stops when converged)"), 200, 1, 1000),
         Parameter("seed", _("Random seed"), 0, 0, 2**31 - 1),
         Parameter("bins", _("Histogram bins"), 60, 4, 1000),
     )
