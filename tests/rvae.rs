@@ -572,3 +572,44 @@ fn training_reports_when_and_why_it_stopped() {
     let hurried = train(&RvaeTrainConfig { time_budget_s: 1e-9, ..base.clone() });
     assert_eq!((hurried.stop_reason.as_str(), hurried.epochs.len()), ("time budget", 1));
 }
+
+/// Whole runs tried while z1 leaves the windows farthest from the bulk on both
+/// sides: the report lists each run's one-sidedness, stops trying once a run is
+/// one-sided enough, and the model keeps the weights of the most one-sided run.
+#[test]
+fn one_sided_tries_keep_the_run_whose_z1_is_most_one_sided() {
+    use atomvae::analysis::order::{distance_from_median, far_windows_one_sided};
+    // A bulk of one motif, and a tenth of it turned two ways (its "defects").
+    let mut angles = vec![0.0; 54];
+    angles.extend([1.2, -1.2, 1.2, -1.2, 1.2, -1.2]);
+    let windows = l_motifs(12, &angles, &vec![(0.0, 0.0); angles.len()]);
+    let config = RvaeConfig { window: 12, hidden: 16, rotation: false, translation: false, ..RvaeConfig::default() };
+    let base = RvaeTrainConfig { epochs: 3, batch: 10, learning_rate: 5e-3, seed: 3, ..RvaeTrainConfig::default() };
+    let fresh = || Rvae::new_seeded(config.clone(), cpu(), 1).unwrap();
+    let once = train_rvae(&mut fresh(), windows.view(), &base, &mut Silent).unwrap();
+    assert_eq!((once.one_sided.len(), once.chosen_run), (1, Some(0)));
+
+    let tries = RvaeTrainConfig { one_sided_tries: 4, ..base };
+    let mut model = fresh();
+    let report = train_rvae(&mut model, windows.view(), &tries, &mut Silent).unwrap();
+    let scores = &report.one_sided;
+    eprintln!("one-sidedness of each run: {scores:?}");
+    assert_eq!(scores[0], once.one_sided[0], "the first run is the plain one");
+    assert!((1..=4).contains(&scores.len()));
+    // Tries go on only while z1 is not one-sided enough.
+    assert!(scores[..scores.len() - 1].iter().all(|&s| s < 0.9), "{scores:?}");
+    assert!(scores.len() == 4 || *scores.last().unwrap() >= 0.9, "{scores:?}");
+    let chosen = report.chosen_run.unwrap();
+    assert!(scores.iter().all(|&s| s <= scores[chosen]), "kept run {chosen} of {scores:?}");
+    // The model holds the kept run's weights: its z1 is exactly that one-sided.
+    model.set_encode_precision(atomvae::rvae::Precision::Fp32);
+    let latents = model.encode(windows.view()).unwrap();
+    let content: Vec<Vec<f64>> =
+        (3..5).map(|c| latents.mean.column(c).iter().map(|&v| f64::from(v)).collect()).collect();
+    let measured = far_windows_one_sided(&content[0], &distance_from_median(&content)).unwrap();
+    assert!(
+        (measured - scores[chosen]).abs() < 1e-9,
+        "the model's z1: {measured} vs the kept run's {}",
+        scores[chosen]
+    );
+}

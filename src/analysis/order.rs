@@ -313,6 +313,32 @@ fn latent_auc(name: &str, values: &[f64], positive: &[bool]) -> LatentAuc {
     LatentAuc { latent: name.to_string(), auc, auc_sign_free: auc.max(1.0 - auc) }
 }
 
+/// The fraction of the windows farthest from the bulk mode (the tenth with the
+/// largest [`distance_from_median`]) that lie above the median of `z` — how
+/// one-sidedly `z` sets the departures from the bulk apart (1: all on one side, as
+/// the paper reads z1; ~0.5: on both sides, or around it on a ring in (z1, z2)).
+/// None with fewer than 20 windows.
+pub fn far_windows_one_sided(z: &[f64], distance: &[f64]) -> Option<f64> {
+    let n = z.len().min(distance.len());
+    if n < 20 {
+        return None;
+    }
+    let mut sorted = distance[..n].to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let far = sorted[n - n / 10];
+    let mut zs = z[..n].to_vec();
+    zs.sort_by(f64::total_cmp);
+    let middle = zs[n / 2];
+    let (mut above, mut count) = (0usize, 0usize);
+    for (v, d) in z[..n].iter().zip(&distance[..n]) {
+        if *d >= far {
+            count += 1;
+            above += usize::from(*v > middle);
+        }
+    }
+    Some(above as f64 / count as f64)
+}
+
 /// Euclidean distance of every row of `columns` (one Vec per latent, same length)
 /// from their component-wise median (the prior's units: the KL keeps every latent
 /// on the same scale).
@@ -440,6 +466,19 @@ pub fn score_order_parameters(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn far_windows_are_one_sided_when_they_leave_the_bulk_in_one_direction() {
+        // 90 bulk windows near 0, 10 far ones: all at +3 on z, or half at ±3.
+        let bulk = (0..90).map(|i| 0.01 * ((i % 7) as f64 - 3.0));
+        let one_way: Vec<f64> = bulk.clone().chain(std::iter::repeat_n(3.0, 10)).collect();
+        let both_ways: Vec<f64> = bulk.chain((0..10).map(|i| if i % 2 == 0 { 3.0 } else { -3.0 })).collect();
+        for (z, want) in [(&one_way, 1.0), (&both_ways, 0.5)] {
+            let distance = distance_from_median(std::slice::from_ref(z));
+            assert_eq!(far_windows_one_sided(z, &distance), Some(want));
+        }
+        assert_eq!(far_windows_one_sided(&one_way[..19], &one_way[..19]), None);
+    }
 
     #[test]
     fn auc_counts_ties_half_and_pearson_follows_a_line() {

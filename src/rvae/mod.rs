@@ -128,11 +128,13 @@ impl Rvae {
     /// computes the same function (the prior is symmetric), but z1 no longer depends
     /// on how training happened to order the latents: on seven demo-movie runs this
     /// picked the latent that best separates disordered atoms every time, where the
-    /// largest spread of the means picked it in five.
-    pub(crate) fn order_content_latents(&mut self, x: &Tensor) {
+    /// largest spread of the means picked it in five. Returns how one-sidedly z1
+    /// then sets the windows farthest from the bulk apart
+    /// ([`crate::analysis::order::far_windows_one_sided`]).
+    pub(crate) fn order_content_latents(&mut self, x: &Tensor) -> Option<f64> {
         let k = self.config.latent_dim;
         if k == 0 || x.size()[0] < 3 {
-            return;
+            return None;
         }
         let means = tch::no_grad(|| {
             let (mean, _) = self.encoder.forward(&self.masked(x), self.config.window as i64);
@@ -149,8 +151,10 @@ impl Rvae {
         let mut order: Vec<usize> = (0..k).collect();
         order.sort_by(|&a, &b| rho[b].abs().total_cmp(&rho[a].abs()));
         let signs: Vec<f64> = order.iter().map(|&o| if rho[o] < 0.0 { -1.0 } else { 1.0 }).collect();
+        let z1: Vec<f64> = columns[order[0]].iter().map(|v| v * signs[0]).collect();
+        let one_sided = crate::analysis::order::far_windows_one_sided(&z1, &distance);
         if order.iter().enumerate().all(|(i, &o)| i == o) && signs.iter().all(|&s| s > 0.0) {
-            return;
+            return one_sided;
         }
         let rows: Vec<i64> = (0..3).chain(order.iter().map(|&o| 3 + o as i64)).collect();
         let rows = Tensor::from_slice(&rows).to_device(self.device);
@@ -173,6 +177,7 @@ impl Rvae {
             }
         });
         log::debug!("content latents renumbered by their rank correlation with the distance from the bulk: {order:?}, signs {signs:?}");
+        one_sided
     }
 
     /// `x` (b, w·w) with the pixels outside the disc set to 0 when the model

@@ -92,6 +92,12 @@ pub struct TrainRvaeArgs {
     /// initial weights, when that try ended its warm-up > 10 % lower in held-out −ELBO.
     #[arg(long, default_value_t = RvaeTrainConfig::default().kl_warmup_tries)]
     kl_warmup_tries: usize,
+    /// Whole training runs tried from other initial weights (1 = just one) while
+    /// fewer than 90 % of the windows farthest from the bulk lie on one side of z1;
+    /// the most one-sided run is kept. Tries start only while --time-budget holds
+    /// another run.
+    #[arg(long, default_value_t = RvaeTrainConfig::default().one_sided_tries)]
+    one_sided_tries: usize,
     /// MiB of windows held in memory at once; larger window sets are streamed from
     /// the file in shuffled blocks every epoch.
     #[arg(long, default_value_t = RvaeTrainConfig::default().resident_mib)]
@@ -137,6 +143,7 @@ impl From<&TrainRvaeArgs> for RvaeTrainConfig {
             kl_warmup_weight: a.kl_warmup_weight,
             kl_warmup_batch: a.kl_warmup_batch,
             kl_warmup_tries: a.kl_warmup_tries,
+            one_sided_tries: a.one_sided_tries,
             seed: a.common.seed,
         }
     }
