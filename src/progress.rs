@@ -26,6 +26,28 @@ impl Progress for Silent {
     }
 }
 
+/// Passes everything on, naming each phase with a suffix (e.g. "run 2 of 3"), so that
+/// a progress bar that starts over says why.
+pub struct Labelled<'a> {
+    pub inner: &'a mut dyn Progress,
+    pub label: String,
+}
+
+impl Progress for Labelled<'_> {
+    fn start(&mut self, phase: &str, total: u64) {
+        self.inner.start(&format!("{phase} ({})", self.label), total);
+    }
+    fn advance(&mut self, n: u64) {
+        self.inner.advance(n);
+    }
+    fn cancelled(&self) -> bool {
+        self.inner.cancelled()
+    }
+    fn finish(&mut self) {
+        self.inner.finish();
+    }
+}
+
 /// Logs each phase and cancels when a shared flag is raised (e.g. by Ctrl-C).
 #[derive(Clone, Default)]
 pub struct CancelFlag(pub Arc<AtomicBool>);

@@ -591,9 +591,15 @@ fn one_sided_tries_keep_the_run_whose_z1_is_most_one_sided() {
 
     let tries = RvaeTrainConfig { one_sided_tries: 4, ..base };
     let mut model = fresh();
-    let report = train_rvae(&mut model, windows.view(), &tries, &mut Silent).unwrap();
+    let mut phases = Phases(Vec::new());
+    let report = train_rvae(&mut model, windows.view(), &tries, &mut phases).unwrap();
     let scores = &report.one_sided;
     eprintln!("one-sidedness of each run: {scores:?}");
+    // Each run's progress starts over under its own name.
+    let expected: Vec<String> = (1..=scores.len())
+        .map(|run| if run == 1 { "train rVAE".into() } else { format!("train rVAE (run {run} of at most 4)") })
+        .collect();
+    assert_eq!(phases.0, expected);
     assert_eq!(scores[0], once.one_sided[0], "the first run is the plain one");
     assert!((1..=4).contains(&scores.len()));
     // Tries go on only while z1 is not one-sided enough.
@@ -612,4 +618,17 @@ fn one_sided_tries_keep_the_run_whose_z1_is_most_one_sided() {
         "the model's z1: {measured} vs the kept run's {}",
         scores[chosen]
     );
+}
+
+/// Records the phases a training run announces.
+struct Phases(Vec<String>);
+
+impl atomvae::progress::Progress for Phases {
+    fn start(&mut self, phase: &str, _total: u64) {
+        self.0.push(phase.to_string());
+    }
+    fn advance(&mut self, _n: u64) {}
+    fn cancelled(&self) -> bool {
+        false
+    }
 }

@@ -323,12 +323,8 @@ pub fn far_windows_one_sided(z: &[f64], distance: &[f64]) -> Option<f64> {
     if n < 20 {
         return None;
     }
-    let mut sorted = distance[..n].to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let far = sorted[n - n / 10];
-    let mut zs = z[..n].to_vec();
-    zs.sort_by(f64::total_cmp);
-    let middle = zs[n / 2];
+    let far = sorted(&distance[..n])[n - n / 10];
+    let middle = median(&z[..n]);
     let (mut above, mut count) = (0usize, 0usize);
     for (v, d) in z[..n].iter().zip(&distance[..n]) {
         if *d >= far {
@@ -344,19 +340,26 @@ pub fn far_windows_one_sided(z: &[f64], distance: &[f64]) -> Option<f64> {
 /// on the same scale).
 pub fn distance_from_median(columns: &[Vec<f64>]) -> Vec<f64> {
     let n = columns.first().map_or(0, Vec::len);
-    let medians: Vec<f64> = columns
-        .iter()
-        .map(|c| {
-            let mut sorted = c.clone();
-            sorted.sort_by(f64::total_cmp);
-            match n {
-                0 => 0.0,
-                _ if n % 2 == 1 => sorted[n / 2],
-                _ => 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]),
-            }
-        })
-        .collect();
+    let medians: Vec<f64> = columns.iter().map(|c| median(c)).collect();
     (0..n).map(|i| columns.iter().zip(&medians).map(|(c, m)| (c[i] - m).powi(2)).sum::<f64>().sqrt()).collect()
+}
+
+/// A sorted copy of `values` (NaN last).
+fn sorted(values: &[f64]) -> Vec<f64> {
+    let mut out = values.to_vec();
+    out.sort_by(f64::total_cmp);
+    out
+}
+
+/// The median of `values` (the mean of the middle two for an even count; 0 when empty).
+fn median(values: &[f64]) -> f64 {
+    let s = sorted(values);
+    let n = s.len();
+    match n {
+        0 => 0.0,
+        _ if n % 2 == 1 => s[n / 2],
+        _ => 0.5 * (s[n / 2 - 1] + s[n / 2]),
+    }
 }
 
 /// Scores `windows`' latents against `truth` (pixel size in Å per pixel).

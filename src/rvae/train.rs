@@ -382,15 +382,11 @@ pub fn train_rvae_rows(
             attempt + 1,
             config.one_sided_tries
         );
-        crate::init::seeded_init(
-            model.var_store(),
-            config.seed ^ 0x5851_f42d_4c95_7f2du64.wrapping_mul(attempt as u64),
-        );
-        let run_config = RvaeTrainConfig {
-            time_budget_s: if config.time_budget_s > 0.0 { left.max(1.0) } else { 0.0 },
-            ..config.clone()
-        };
-        let run = train_with_warmup_tries(model, source, &run_config, progress)?;
+        reinitialise_for_try(model, config.seed, WHOLE_RUN_SALT, attempt);
+        let run_config = RvaeTrainConfig { time_budget_s: budget_left(config.time_budget_s, spent), ..config.clone() };
+        let label = format!("run {} of at most {}", attempt + 1, config.one_sided_tries);
+        let mut labelled = crate::progress::Labelled { inner: progress, label };
+        let run = train_with_warmup_tries(model, source, &run_config, &mut labelled)?;
         let s = score(&run);
         scores.push(s);
         if s > scores[best.0] || !scores[best.0].is_finite() {
@@ -450,14 +446,13 @@ fn train_with_warmup_tries(
     let mut held_outs = vec![f64::NAN];
     let mut best_other: Option<(usize, Vec<(String, Tensor)>)> = None;
     for attempt in 1..tries {
-        crate::init::seeded_init(
-            model.var_store(),
-            config.seed ^ 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(attempt as u64),
-        );
+        reinitialise_for_try(model, config.seed, WARMUP_SALT, attempt);
         let initial = snapshot_weights(model);
         // Stopped at its warm-up's end like a run set aside, so it spends nothing
         // on what only a kept run needs (naming z1 on a sample).
-        let report = train_once(model, source, &warmup_only, progress, &mut |_| false)?;
+        let label = format!("warm-up try {} of {tries}", attempt + 1);
+        let mut labelled = crate::progress::Labelled { inner: progress, label };
+        let report = train_once(model, source, &warmup_only, &mut labelled, &mut |_| false)?;
         let held = report.epochs.last().and_then(|e| e.holdout).map_or(f64::INFINITY, |h| h.neg_elbo);
         log::info!("warm-up try {}/{tries}: held-out −ELBO {held:.3}", attempt + 1);
         if best_other.as_ref().is_none_or(|(b, _)| held_outs[*b].is_nan() || held < held_outs[*b]) {
@@ -466,7 +461,7 @@ fn train_with_warmup_tries(
         held_outs.push(held);
     }
     let (other, other_weights) = best_other.expect("at least two tries");
-    let left = |spent: f64| if config.time_budget_s > 0.0 { (config.time_budget_s - spent).max(1.0) } else { 0.0 };
+    let left = |spent: f64| budget_left(config.time_budget_s, spent);
     // Then the model's own weights, trained through: it goes on past its warm-up
     // unless the best other try ended its warm-up clearly lower.
     restore_weights(model, &own);
@@ -509,6 +504,25 @@ const SET_ASIDE_MARGIN: f64 = 0.1;
 
 /// The stop reason of a run abandoned after its warm-up for a better try.
 const SET_ASIDE: &str = "warm-up set aside";
+
+/// Seeds that tell the warm-up tries' initial weights from the whole runs'.
+const WARMUP_SALT: u64 = 0x9e37_79b9_7f4a_7c15;
+const WHOLE_RUN_SALT: u64 = 0x5851_f42d_4c95_7f2d;
+
+/// Gives the model the initial weights of try `attempt` (≥ 1) of a kind (`salt`).
+fn reinitialise_for_try(model: &Rvae, seed: u64, salt: u64, attempt: usize) {
+    crate::init::seeded_init(model.var_store(), seed ^ salt.wrapping_mul(attempt as u64));
+}
+
+/// What a time budget leaves after `spent_s` seconds: 0 (no budget) stays 0, and a
+/// spent budget still leaves 1 s, so the next run gets at least an epoch.
+fn budget_left(budget_s: f64, spent_s: f64) -> f64 {
+    if budget_s > 0.0 {
+        (budget_s - spent_s).max(1.0)
+    } else {
+        0.0
+    }
+}
 
 /// A copy of the model's variables, by name (for [`restore_weights`]).
 fn snapshot_weights(model: &Rvae) -> Vec<(String, Tensor)> {
