@@ -579,10 +579,24 @@ fn training_reports_when_and_why_it_stopped() {
 #[test]
 fn one_sided_tries_keep_the_run_whose_z1_is_most_one_sided() {
     use atomvae::analysis::order::{distance_from_median, far_windows_one_sided};
-    // A bulk of one motif, and a tenth of it turned two ways (its "defects").
-    let mut angles = vec![0.0; 54];
-    angles.extend([1.2, -1.2, 1.2, -1.2, 1.2, -1.2]);
-    let windows = l_motifs(12, &angles, &vec![(0.0, 0.0); angles.len()]);
+    // A bulk of one motif and three kinds of "defect": the motif plus or minus the
+    // difference one turn makes, and plus another's; a little noise on every window.
+    // Two kinds depart in opposite directions, so a latent sets them apart on both
+    // sides of the bulk more often than not, and runs are tried again.
+    let motifs = l_motifs(12, &[0.0, 1.2, -2.0], &[(0.0, 0.0); 3]);
+    let (motif, one_turn, another) = (
+        motifs.index_axis(ndarray::Axis(0), 0),
+        motifs.index_axis(ndarray::Axis(0), 1),
+        motifs.index_axis(ndarray::Axis(0), 2),
+    );
+    let windows = Array3::from_shape_fn((60, 12, 12), |(k, r, c)| {
+        let (a, b) = match k {
+            0..42 => (0.0, 0.0),
+            _ => [(1.0, 0.0), (-1.0, 0.0), (0.0, 1.0)][k % 3],
+        };
+        let noise = 0.05 * (((k * 131 + r * 17 + c * 7) % 23) as f32 / 11.0 - 1.0);
+        motif[[r, c]] + a * (one_turn[[r, c]] - motif[[r, c]]) + b * (another[[r, c]] - motif[[r, c]]) + noise
+    });
     let config = RvaeConfig { window: 12, hidden: 16, rotation: false, translation: false, ..RvaeConfig::default() };
     let base = RvaeTrainConfig { epochs: 3, batch: 10, learning_rate: 5e-3, seed: 3, ..RvaeTrainConfig::default() };
     let fresh = || Rvae::new_seeded(config.clone(), cpu(), 1).unwrap();
@@ -601,7 +615,7 @@ fn one_sided_tries_keep_the_run_whose_z1_is_most_one_sided() {
         .collect();
     assert_eq!(phases.0, expected);
     assert_eq!(scores[0], once.one_sided[0], "the first run is the plain one");
-    assert!((1..=4).contains(&scores.len()));
+    assert!((2..=4).contains(&scores.len()), "the first run is not one-sided enough here: {scores:?}");
     // Tries go on only while z1 is not one-sided enough.
     assert!(scores[..scores.len() - 1].iter().all(|&s| s < 0.9), "{scores:?}");
     assert!(scores.len() == 4 || *scores.last().unwrap() >= 0.9, "{scores:?}");

@@ -313,26 +313,30 @@ fn latent_auc(name: &str, values: &[f64], positive: &[bool]) -> LatentAuc {
     LatentAuc { latent: name.to_string(), auc, auc_sign_free: auc.max(1.0 - auc) }
 }
 
-/// The fraction of the windows farthest from the bulk mode (the tenth with the
-/// largest [`distance_from_median`]) that lie above the median of `z` — how
-/// one-sidedly `z` sets the departures from the bulk apart (1: all on one side, as
-/// the paper reads z1; ~0.5: on both sides, or around it on a ring in (z1, z2)).
-/// None with fewer than 20 windows.
+/// The windows far from the bulk mode: those whose [`distance_from_median`] exceeds
+/// half its 99th percentile. Where disorder stands apart from the crystal (on the
+/// demo's movies the bulk lies within 0.1 of the mode, every kind of defect 1–2.5
+/// from it) that is the whole defect group, however large a share of the windows it
+/// is; a fixed top share would take only the farthest kinds of defect.
+pub fn far_from_bulk(distance: &[f64]) -> Vec<bool> {
+    let s = sorted(distance);
+    let p99 = s.get((s.len().saturating_sub(1) as f64 * 0.99) as usize).copied().unwrap_or(0.0);
+    distance.iter().map(|&d| p99 > 0.0 && d > 0.5 * p99).collect()
+}
+
+/// How one-sidedly `z` sets the windows far from the bulk ([`far_from_bulk`]) apart
+/// from the rest: the ROC AUC of `z` for far vs near windows — 1 when every far
+/// window lies above every near one (z as the paper reads its z1, growing with
+/// disorder), ~0.5 when they lie on both sides of the bulk (two kinds of defect at
+/// opposite ends, or defects around it on a ring in (z1, z2)), 0 when all below.
+/// None with fewer than 20 windows, or without both far and near ones.
 pub fn far_windows_one_sided(z: &[f64], distance: &[f64]) -> Option<f64> {
     let n = z.len().min(distance.len());
     if n < 20 {
         return None;
     }
-    let far = sorted(&distance[..n])[n - n / 10];
-    let middle = median(&z[..n]);
-    let (mut above, mut count) = (0usize, 0usize);
-    for (v, d) in z[..n].iter().zip(&distance[..n]) {
-        if *d >= far {
-            count += 1;
-            above += usize::from(*v > middle);
-        }
-    }
-    Some(above as f64 / count as f64)
+    let auc = roc_auc(&z[..n], &far_from_bulk(&distance[..n]));
+    auc.is_finite().then_some(auc)
 }
 
 /// Euclidean distance of every row of `columns` (one Vec per latent, same length)
@@ -481,6 +485,15 @@ mod tests {
             assert_eq!(far_windows_one_sided(z, &distance), Some(want));
         }
         assert_eq!(far_windows_one_sided(&one_way[..19], &one_way[..19]), None);
+        // A defect group larger than a tenth, its kinds at +3 and at −2: all of it is
+        // far (not only the farther kind), and z sets it apart on both sides.
+        let bulk = (0..70).map(|i| 0.01 * ((i % 7) as f64 - 3.0));
+        let two_kinds: Vec<f64> = bulk.chain((0..30).map(|i| if i % 2 == 0 { 3.0 } else { -2.0 })).collect();
+        let distance = distance_from_median(std::slice::from_ref(&two_kinds));
+        assert_eq!(far_from_bulk(&distance).iter().filter(|&&f| f).count(), 30);
+        assert_eq!(far_windows_one_sided(&two_kinds, &distance), Some(0.5));
+        let flipped: Vec<f64> = one_way.iter().map(|v| -v).collect();
+        assert_eq!(far_windows_one_sided(&flipped, &distance_from_median(std::slice::from_ref(&flipped))), Some(0.0));
     }
 
     #[test]

@@ -93,7 +93,7 @@ pub struct TrainRvaeArgs {
     #[arg(long, default_value_t = RvaeTrainConfig::default().kl_warmup_tries)]
     kl_warmup_tries: usize,
     /// Whole training runs tried from other initial weights (1 = just one) while
-    /// fewer than 90 % of the windows farthest from the bulk lie on one side of z1;
+    /// z1 sets the windows far from the bulk apart from the rest with ROC AUC < 0.9;
     /// the most one-sided run is kept. Tries start only while --time-budget holds
     /// another run.
     #[arg(long, default_value_t = RvaeTrainConfig::default().one_sided_tries)]
