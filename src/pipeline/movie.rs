@@ -112,8 +112,8 @@ impl AnalyzeSettings {
     /// cores; the angle split the bulk into its true sublattices (1.000) and the
     /// content latents' distance from the bulk mode ranked every disordered atom
     /// above every bulk one (ROC AUC 1.000); z1 alone, on the first run of each seed, in
-    /// three of five (AUC 0.98–1.00); with the tries, 0.995–1.000 over three seeds,
-    /// and 0.944 on the seed-8 movie, whose three runs all fanned its defects out. `"paper"`: the paper's plain settings (4 Å windows
+    /// three of five (AUC 0.98–1.00); with the tries, 0.974–1.000 over three seeds
+    /// on that movie and 0.944–1.000 on the seed-8 movie, whose defects fan out. `"paper"`: the paper's plain settings (4 Å windows
     /// rounded to the pixel, shifts on, no warm-up, lr 1e-4, 30 epochs).
     pub fn preset(name: &str) -> Result<Self, PipelineError> {
         match name {
