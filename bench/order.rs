@@ -186,7 +186,7 @@ fn main() {
         &measurements,
         json!({
             "workload": format!("the demo's movie (12 frames, 256² px at 0.2 Å/px, 3 growing holes, 2 % vacancies, contamination) for simulation seeds {movies:?}; embedded segmenter; recipe windows (4 Å, bilinear centring, border 8 px); {seeds} training seeds per movie and method"),
-            "atomvae": "recipe preset: disc, no shift latents, content KL ×0.1 for the first 10 epochs, learning rate annealed to the end of the epochs or the time budget, stopping sooner if the held-out −ELBO stops improving (≤ 200 epochs, ≤ 10 min), best weights",
+            "atomvae": "recipe preset: disc, no shift latents, content KL ×0.1 for the first 10 epochs, learning rate annealed to the end of the epochs or the time budget, stopping sooner if the held-out −ELBO stops improving (≤ 200 epochs, ≤ 10 min), best weights; up to three whole runs from other initial weights while z1 sets the windows far from the bulk mode apart with ROC AUC < 0.9, the best run kept",
             "atomai": "atomai.models.rVAE((w, w), latent_dim=2, seed) with its defaults (shift latents on, Adam 1e-4), batch 100, on the same windows; epochs as noted",
             "scoring": "atomvae::analysis::order for both: 3γ split per frame and grain on bulk atoms; z1 AUC sign-free; |r| over frames",
             "spread_over_seeds_and_movies": spreads,
